@@ -1,0 +1,1 @@
+"""Aggregators: containers deciding how repeated metric values are kept."""

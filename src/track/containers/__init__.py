@@ -1,0 +1,1 @@
+"""Small data containers used by track (fixed-size ring buffer)."""

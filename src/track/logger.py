@@ -1,0 +1,345 @@
+"""The trial logger: what a training script calls in its loop.
+
+Every log call validates its values (an unserializable value raises, naming its key) and hands
+them to the write pipeline; none waits on the store. A trial whose parameters are not known
+yet is created in the store when they are (its hash depends on them): on the first call that
+is not ``log_arguments``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from types import FrameType, TracebackType
+from typing import Any
+
+from track.aggregators.aggregator import Aggregator, StatAggregator
+from track.chrono import ChronoContext
+from track.persistence.protocol import Protocol, finish_status
+from track.pipeline import CHRONOS, METADATA, STATUS, TAGS, WritePipeline
+from track.serialization import (
+    jsonable_dict,
+    metric_value,
+    report_doc,
+    status_to_doc,
+    step_value,
+)
+from track.structure import AnyStatus, Status, Trial
+from track.utils.eta import EstimatedTime
+from track.utils.out import RingOutputDecorator
+from track.utils.signal import SignalHandler
+from track.utils.stat import StatStream
+
+__all__ = ["LogSignalHandler", "LoggerChronoContext", "TrialLogger"]
+
+#: Files larger than this are recorded by hash and size only (``log_file``, ``log_code``).
+MAX_STORED_FILE_BYTES = 256 * 1024
+
+_time = time.time
+
+
+class LogSignalHandler(SignalHandler):
+    """Marks the trial Interrupted on SIGTERM/SIGINT and finishes it at interpreter exit."""
+
+    def __init__(self, logger: TrialLogger) -> None:
+        self.logger = logger
+        super().__init__()
+
+    def sigterm(self, signum: int, frame: FrameType | None) -> None:
+        """Record the interruption; the base then raises SystemExit, which unwinds ``with``."""
+        self.logger.set_status(Status.Interrupted, error="SIGTERM")
+
+    def sigint(self, signum: int, frame: FrameType | None) -> None:
+        """Record the interruption; the base then raises KeyboardInterrupt."""
+        self.logger.set_status(Status.Interrupted, error="SIGINT")
+
+    def atexit(self) -> None:
+        """Finish a trial left running: Exception if the interpreter died of one, else Completed."""
+        if self.logger.is_running:
+            self.logger.finish(
+                getattr(sys, "last_type", None),
+                getattr(sys, "last_value", None),
+                getattr(sys, "last_traceback", None),
+            )
+
+
+class LoggerChronoContext(ChronoContext):
+    """A timer whose summary is sent to the store each time its block ends."""
+
+    def __init__(
+        self,
+        logger: TrialLogger,
+        name: str,
+        acc: Aggregator,
+        start_callback: Callable[[], Any] | None = None,
+        end_callback: Callable[[], Any] | None = None,
+    ) -> None:
+        super().__init__(acc, start_callback=start_callback, end_callback=end_callback)
+        self.logger = logger
+        self.name = name
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        super().__exit__(exc_type, exc_val, exc_tb)
+        if exc_type is None:
+            self.logger._put(CHRONOS, {self.name: self.acc})
+
+
+class TrialLogger:
+    """Logs one trial through a write pipeline; create it with ``TrackClient.new_trial``."""
+
+    def __init__(
+        self,
+        trial: Trial,
+        protocol: Protocol,
+        pipeline: WritePipeline | None = None,
+        create: Callable[[Trial], Trial] | None = None,
+    ) -> None:
+        self.trial = trial
+        self.protocol = protocol
+        self.pipeline = pipeline or WritePipeline(protocol)
+        self._create = create
+        self._pending = create is not None
+        self._chronos: dict[str, Aggregator] = {}
+        self._files: dict[str, Any] = {}
+        self._signals: LogSignalHandler | None = None
+        self._started_at: float | None = None
+        self._capture: list[tuple[str, RingOutputDecorator]] = []
+        self._eta: EstimatedTime | None = None
+        self._eta_total: Any = None
+        self._lock = threading.Lock()
+
+    # ---- identity -----------------------------------------------------------------------
+
+    @property
+    def uid(self) -> str:
+        """The trial's uid (creating the trial in the store if still pending)."""
+        self._ensure_created()
+        return self.trial.uid
+
+    @property
+    def is_running(self) -> bool:
+        """True between ``start`` and ``finish``."""
+        return self._started_at is not None
+
+    def _ensure_created(self) -> None:
+        if self._pending:
+            with self._lock:
+                if self._pending:
+                    self.trial = self._create(self.trial)
+                    self._pending = False
+
+    def _put(self, kind: int, *payload: Any) -> None:
+        if self._pending:
+            self._ensure_created()
+        self.pipeline.put(kind, self.trial, *payload)
+
+    # ---- what a training loop calls -----------------------------------------------------
+
+    def log_arguments(self, **kwargs: Any) -> None:
+        """Set the trial's parameters; only before the trial is created (they define its hash)."""
+        if not self._pending:
+            raise RuntimeError(
+                f"trial {self.trial.uid} already exists; its parameters are part of its identity "
+                "and cannot change (log them before any other call, or start a new trial)"
+            )
+        self.trial.parameters.update(jsonable_dict(kwargs))
+
+    def log_metrics(self, step: Any = None, aggregator: Any = None, **metrics: Any) -> None:
+        """Record metric values at ``step`` (or appended to their series when step is None)."""
+        if self._pending:
+            self._ensure_created()
+        for key, value in metrics.items():
+            kind = type(value)
+            if kind is not float and kind is not int:
+                metrics[key] = metric_value(key, value)
+        if step is not None and type(step) is not int:
+            step = step_value(step)
+        self.pipeline.log_metrics(self.trial, step, metrics, _time())
+
+    def log_metadata(self, aggregator: Any = None, **kwargs: Any) -> None:
+        """Record free-form facts about the trial (last value of a key wins)."""
+        self._put(METADATA, jsonable_dict(kwargs))
+
+    def add_tags(self, **kwargs: Any) -> None:
+        """Add or replace tags (short labels to find trials by)."""
+        self._put(TAGS, jsonable_dict(kwargs))
+
+    def set_status(self, status: AnyStatus, error: str | None = None) -> None:
+        """Change the trial's status, recording ``error`` in its errors when given."""
+        self._put(STATUS, status_to_doc(status), error)
+
+    def chrono(
+        self,
+        name: str,
+        aggregator: Callable[[], Aggregator] = StatAggregator.lazy(0),
+        start_callback: Callable[[], Any] | None = None,
+        end_callback: Callable[[], Any] | None = None,
+    ) -> LoggerChronoContext:
+        """A context manager timing its block into the named timer (avg, min, max, sd, count).
+
+        Pass ``end_callback=torch.cuda.synchronize`` to time GPU work that runs asynchronously.
+        """
+        acc = self._chronos.get(name)
+        if acc is None:
+            acc = self._chronos[name] = aggregator()
+        return LoggerChronoContext(self, name, acc, start_callback, end_callback)
+
+    # ---- life cycle ---------------------------------------------------------------------
+
+    def start(self) -> TrialLogger:
+        """Mark the trial Running, record its start, send heartbeats, handle SIGTERM/SIGINT."""
+        self._ensure_created()
+        now = _time()
+        self._started_at = time.perf_counter()
+        interval = self.pipeline.options.heartbeat_interval
+        self._put(METADATA, {"start_time": now, "heartbeat": now, "heartbeat_interval": interval})
+        self._put(STATUS, status_to_doc(Status.Running), None)
+        self.pipeline.running(self.trial, True)
+        if self._signals is None:
+            self._signals = LogSignalHandler(self)
+        return self
+
+    def finish(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_val: BaseException | None = None,
+        exc_tb: TracebackType | None = None,
+    ) -> None:
+        """End the trial: Completed, Interrupted (signal, Ctrl-C) or Exception, then flush."""
+        self._ensure_created()
+        status = finish_status(exc_type)
+        error = None
+        if status is Status.Exception:
+            error = "".join(traceback.format_exception(exc_type, exc_val, exc_tb))
+        if self._started_at is not None:
+            self._put(CHRONOS, {"runtime": _Runtime(time.perf_counter() - self._started_at)})
+        self._started_at = None
+        self.pipeline.running(self.trial, False)
+        self._store_output()
+        self._put(METADATA, {"end_time": _time()})
+        self._put(STATUS, status_to_doc(status), error)
+        if self._signals is not None:
+            self._signals.restore()
+            self._signals = None
+        self.flush(self.pipeline.options.exit_timeout)
+
+    def __enter__(self) -> TrialLogger:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        self.finish(exc_type, exc_val, exc_tb)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything logged so far is in the store (False if ``timeout`` ran out)."""
+        self._ensure_created()
+        return self.pipeline.flush(timeout)
+
+    # ---- output and files ---------------------------------------------------------------
+
+    def capture_output(self, output_size: int = 50) -> None:
+        """Keep the last ``output_size`` lines of stdout and stderr (still printed) with the trial."""
+        for name in ("stdout", "stderr"):
+            ring = RingOutputDecorator(getattr(sys, name), n_entries=output_size)
+            setattr(sys, name, ring)
+            self._capture.append((name, ring))
+
+    def _store_output(self) -> None:
+        if not self._capture:
+            return
+        output = {}
+        for name, ring in self._capture:
+            output[name] = ring.output()
+            if getattr(sys, name) is ring:
+                setattr(sys, name, ring.out())
+        self._capture = []
+        self._put(METADATA, {"output": output})
+
+    def log_file(self, file_name: str) -> None:
+        """Store a file with the trial: its content if text under 256 KiB, else sha256 and size."""
+        path = os.path.abspath(file_name)
+        with open(path, "rb") as file:
+            data = file.read()
+        entry: dict[str, Any] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+        if len(data) <= MAX_STORED_FILE_BYTES:
+            with contextlib.suppress(UnicodeDecodeError):
+                entry["content"] = data.decode("utf-8")
+        self._files[path] = entry
+        self._put(METADATA, {"files": dict(self._files)})
+
+    def log_directory(self, name: str, recursive: bool = False) -> None:
+        """Store every file of a directory (and its subdirectories when ``recursive``)."""
+        for root, dirs, files in os.walk(name):
+            for file_name in sorted(files):
+                self.log_file(os.path.join(root, file_name))
+            if not recursive:
+                dirs.clear()
+
+    def log_code(self) -> None:
+        """Store the running script (see :meth:`log_file` for the size cap)."""
+        main = getattr(sys.modules.get("__main__"), "__file__", None)
+        if main and os.path.isfile(main):
+            self.log_file(main)
+
+    # ---- progress -----------------------------------------------------------------------
+
+    def set_eta_total(self, t: int | tuple[int, ...]) -> None:
+        """Set the total number of steps (or nested totals) for :meth:`show_eta`."""
+        self._eta_total = t
+        if self._eta is not None:
+            self._eta.set_totals(t)
+
+    def show_eta(
+        self,
+        step: int | tuple[int, ...],
+        timer: StatStream | None = None,
+        msg: str = "",
+        throttle: int | None = None,
+        every: int | None = None,
+        no_print: bool = False,
+    ) -> str:
+        """Print the estimated time left from the step timer and the total set beforehand."""
+        if self._eta is None:
+            if self._eta_total is None:
+                raise RuntimeError("call set_eta_total(total) before show_eta")
+            self._eta = EstimatedTime(timer or StatStream(drop_first_obs=1), self._eta_total)
+        if timer is not None:
+            self._eta.stat_timer = timer
+        return self._eta.show_eta(step, msg=msg, show=not no_print)
+
+    # ---- reading back -------------------------------------------------------------------
+
+    def report(self, short: bool = False) -> dict[str, Any]:
+        """Print the trial as stored (after a flush) in the report layout, and return it."""
+        self.flush()
+        stored = self.protocol.get_trial(self.trial)
+        trial = stored[0] if stored else self.trial
+        doc = report_doc(trial, short=short)
+        print(json.dumps(doc, indent=2, default=str))
+        return doc
+
+
+class _Runtime:
+    """A fixed number of seconds that serializes like a chrono (the report's ``runtime``)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def to_json(self, short: bool = False) -> float:
+        return self.seconds

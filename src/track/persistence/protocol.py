@@ -1,0 +1,299 @@
+"""The storage protocol: what every store (file, SQL, server, your own) implements.
+
+Every write funnels into one batch primitive, :meth:`Protocol.log_trial_batch`, which receives
+everything one writer logged to one trial since its last flush. Track's stores implement that
+primitive and inherit the per-call methods (``log_trial_metrics``, ``set_trial_status``, ...),
+which wrap a single call in a batch. A bring-your-own store may do the opposite: implement the
+per-call methods of the seed API and inherit a ``log_trial_batch`` that loops over them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from track.aggregators.aggregator import StatAggregator
+from track.serialization import (
+    jsonable_dict,
+    metric_value,
+    status_from_doc,
+    status_to_doc,
+    step_value,
+)
+from track.structure import AnyStatus, Project, Status, Trial, TrialGroup
+
+__all__ = ["GROUP_UPDATE_METHODS", "TRIAL_UPDATE_METHODS", "Protocol", "TrialBatch"]
+
+#: Methods ``fetch_and_update_trial`` may apply; anything else is refused (it crosses networks).
+TRIAL_UPDATE_METHODS = frozenset(
+    {
+        "set_trial_status",
+        "log_trial_metadata",
+        "log_trial_metrics",
+        "log_trial_chronos",
+        "add_trial_tags",
+        "log_trial_arguments",
+        "log_trial_start",
+        "log_trial_finish",
+    }
+)
+#: Methods ``fetch_and_update_group`` may apply.
+GROUP_UPDATE_METHODS = frozenset({"set_group_metadata", "add_group_trial"})
+
+
+@dataclass
+class TrialBatch:
+    """What one writer logged to one trial since its last flush, in logging order.
+
+    ``writer`` names the process-level pipeline that produced the batch and ``seq`` its
+    position in that writer's stream: a store that remembers the last ``seq`` applied per
+    writer applies a retried batch at most once. ``metrics`` holds ``(name, step, value, time)``
+    points; ``status`` is a ``{"name", "value"}`` document; ``errors`` are appended.
+    """
+
+    writer: str = ""
+    seq: int = 0
+    metrics: list[tuple[str, Any, float, float]] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, Any] = field(default_factory=dict)
+    chronos: dict[str, Any] = field(default_factory=dict)
+    status: dict[str, Any] | None = None
+    errors: list[str] = field(default_factory=list)
+
+    def is_empty(self) -> bool:
+        """True when applying the batch would change nothing."""
+        return (
+            not (self.metrics or self.metadata or self.tags or self.chronos or self.errors)
+            and self.status is None
+        )
+
+    def to_doc(self) -> dict[str, Any]:
+        """The batch as a JSON-native document (for the wire and spill files)."""
+        return {
+            "writer": self.writer,
+            "seq": self.seq,
+            "metrics": [list(p) for p in self.metrics],
+            "metadata": self.metadata,
+            "tags": self.tags,
+            "chronos": self.chronos,
+            "status": self.status,
+            "errors": self.errors,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> TrialBatch:
+        """Rebuild a batch from :meth:`to_doc` output, checking the shape of every point."""
+        points = []
+        for point in doc.get("metrics") or ():
+            name, step, value, when = point
+            points.append((str(name), step_value(step), metric_value(str(name), value), when))
+        return cls(
+            writer=str(doc.get("writer") or ""),
+            seq=int(doc.get("seq") or 0),
+            metrics=points,
+            metadata=dict(doc.get("metadata") or {}),
+            tags=dict(doc.get("tags") or {}),
+            chronos=dict(doc.get("chronos") or {}),
+            status=doc.get("status"),
+            errors=[str(e) for e in doc.get("errors") or ()],
+        )
+
+
+def finish_status(exc_type: type[BaseException] | None) -> Status:
+    """The status a trial ends in: Completed, Interrupted (signal, Ctrl-C) or Exception."""
+    if exc_type is None:
+        return Status.Completed
+    if issubclass(exc_type, (KeyboardInterrupt, SystemExit)):
+        return Status.Interrupted
+    return Status.Exception
+
+
+class Protocol:
+    """Base class of every store. Subclass it and register a URI scheme to add your own."""
+
+    # ---- the write primitive -------------------------------------------------------------
+
+    def log_trial_batch(self, trial: Trial, batch: TrialBatch) -> None:
+        """Apply a batch of writes to one trial; the default loops over the per-call methods."""
+        for name, step, value, _ in batch.metrics:
+            self._own("log_trial_metrics")(trial, step=step, **{name: value})
+        if batch.metadata:
+            self._own("log_trial_metadata")(trial, **batch.metadata)
+        if batch.tags:
+            self._own("add_trial_tags")(trial, **batch.tags)
+        if batch.chronos:
+            self._own("log_trial_chronos")(trial, **batch.chronos)
+        if batch.status is not None or batch.errors:
+            errors = batch.errors or [None]
+            for error in errors:
+                self._own("set_trial_status")(trial, status_from_doc(batch.status), error=error)
+
+    def _own(self, name: str) -> Callable[..., Any]:
+        method = getattr(type(self), name)
+        if method is getattr(Protocol, name):
+            raise NotImplementedError(
+                f"{type(self).__name__} must implement log_trial_batch or {name}"
+            )
+        return getattr(self, name)
+
+    # ---- per-call writes, each a one-call batch ------------------------------------------
+
+    def log_trial_metrics(
+        self, trial: Trial, step: Any = None, aggregator: Any = None, **kwargs: Any
+    ) -> None:
+        """Record metric values for ``trial`` at ``step`` (None: append to the series)."""
+        now = time.time()
+        step = step_value(step)
+        points = [(k, step, metric_value(k, v), now) for k, v in kwargs.items()]
+        self.log_trial_batch(trial, TrialBatch(metrics=points))
+
+    def log_trial_metadata(self, trial: Trial, aggregator: Any = None, **kwargs: Any) -> None:
+        """Set metadata keys of ``trial`` (last value wins)."""
+        self.log_trial_batch(trial, TrialBatch(metadata=jsonable_dict(kwargs)))
+
+    def log_trial_chronos(self, trial: Trial, **summaries: Any) -> None:
+        """Replace the summaries of named timers of ``trial``."""
+        self.log_trial_batch(trial, TrialBatch(chronos=jsonable_dict(summaries)))
+
+    def add_trial_tags(self, trial: Trial, **kwargs: Any) -> None:
+        """Add or replace tags of ``trial``."""
+        self.log_trial_batch(trial, TrialBatch(tags=jsonable_dict(kwargs)))
+
+    def set_trial_status(self, trial: Trial, status: AnyStatus, error: str | None = None) -> None:
+        """Change the status of ``trial``, appending ``error`` to its errors when given."""
+        batch = TrialBatch(status=status_to_doc(status), errors=[error] if error else [])
+        self.log_trial_batch(trial, batch)
+
+    def log_trial_start(self, trial: Trial) -> None:
+        """Mark ``trial`` Running and record its start time."""
+        batch = TrialBatch(
+            status=status_to_doc(Status.Running), metadata={"start_time": time.time()}
+        )
+        self.log_trial_batch(trial, batch)
+
+    def log_trial_finish(
+        self,
+        trial: Trial,
+        exc_type: type[BaseException] | None = None,
+        exc_val: BaseException | None = None,
+        exc_tb: Any = None,
+    ) -> None:
+        """Mark ``trial`` Completed, Interrupted or Exception and record its end time."""
+        status = finish_status(exc_type)
+        errors = [f"{exc_type.__name__}: {exc_val}"] if status is Status.Exception else []
+        batch = TrialBatch(
+            status=status_to_doc(status), errors=errors, metadata={"end_time": time.time()}
+        )
+        self.log_trial_batch(trial, batch)
+
+    def log_trial_chrono_start(
+        self,
+        trial: Trial,
+        name: str,
+        aggregator: Callable[[], Any] | None = None,
+        start_callback: Callable[[], Any] | None = None,
+        end_callback: Callable[[], Any] | None = None,
+    ) -> None:
+        """Start a named timer kept by this protocol object (see :meth:`log_trial_chrono_finish`)."""
+        timers = self.__dict__.setdefault("_chrono_timers", {})
+        key = (trial.uid, name)
+        if key not in timers:
+            timers[key] = [(aggregator or StatAggregator.lazy(1))(), None, end_callback]
+        if start_callback is not None:
+            start_callback()
+        timers[key][1] = time.perf_counter()
+
+    def log_trial_chrono_finish(
+        self, trial: Trial, name: str, exc_type: Any = None, exc_val: Any = None, exc_tb: Any = None
+    ) -> None:
+        """Stop a timer started by :meth:`log_trial_chrono_start` and store its summary."""
+        timers = self.__dict__.get("_chrono_timers", {})
+        accumulator, started, end_callback = timers[(trial.uid, name)]
+        if end_callback is not None:
+            end_callback()
+        accumulator.append(time.perf_counter() - started)
+        self.log_trial_chronos(trial, **{name: accumulator.to_json()})
+
+    # ---- creation and lookups ------------------------------------------------------------
+
+    def log_trial_arguments(self, trial: Trial, **kwargs: Any) -> None:
+        """Merge parameters into a stored trial (its uid does not change)."""
+        raise NotImplementedError
+
+    def get_project(self, project: Project) -> Project | None:
+        """The stored project with ``project``'s uid, or None."""
+        raise NotImplementedError
+
+    def new_project(self, project: Project) -> Project | None:
+        """Insert ``project``; None if it already exists."""
+        raise NotImplementedError
+
+    def get_trial_group(self, group: TrialGroup) -> TrialGroup | None:
+        """The stored group with ``group``'s uid, or None."""
+        raise NotImplementedError
+
+    def new_trial_group(self, group: TrialGroup) -> TrialGroup | None:
+        """Insert ``group``; None if it already exists."""
+        raise NotImplementedError
+
+    def add_project_trial(self, project: Project, trial: Trial) -> None:
+        """Attach ``trial`` to ``project``."""
+        raise NotImplementedError
+
+    def add_group_trial(self, group: TrialGroup, trial: Trial) -> None:
+        """Add ``trial`` to ``group`` (a trial may be in several groups)."""
+        raise NotImplementedError
+
+    def set_group_metadata(self, group: TrialGroup, **kwargs: Any) -> None:
+        """Set metadata keys of ``group``."""
+        raise NotImplementedError
+
+    def get_trial(self, trial: Trial) -> list[Trial]:
+        """Stored trials matching ``trial``: by uid when it has a revision, else every revision."""
+        raise NotImplementedError
+
+    def new_trial(self, trial: Trial, auto_increment: bool = False) -> Trial | None:
+        """Insert ``trial``; if its uid exists, bump the revision (auto_increment) or return None."""
+        raise NotImplementedError
+
+    def fetch_trials(self, query: dict[str, Any] | None) -> list[Trial]:
+        """Trials matching a query of the query language."""
+        raise NotImplementedError
+
+    def fetch_groups(self, query: dict[str, Any] | None) -> list[TrialGroup]:
+        """Groups matching a query."""
+        raise NotImplementedError
+
+    def fetch_projects(self, query: dict[str, Any] | None) -> list[Project]:
+        """Projects matching a query."""
+        raise NotImplementedError
+
+    def fetch_and_update_trial(
+        self, query: dict[str, Any], attr: str, *args: Any, **kwargs: Any
+    ) -> Trial | None:
+        """Atomically pick one trial matching ``query`` and apply the update method ``attr``.
+
+        The building block of parallel search workers reserving trials; returns the updated
+        trial, or None when nothing matched.
+        """
+        raise NotImplementedError
+
+    def fetch_and_update_group(
+        self, query: dict[str, Any], attr: str, *args: Any, **kwargs: Any
+    ) -> TrialGroup | None:
+        """Atomically pick one group matching ``query`` and apply the update method ``attr``."""
+        raise NotImplementedError
+
+    def commit(self, **kwargs: Any) -> None:
+        """Make every applied write durable (a no-op for stores that commit per batch)."""
+
+    def close(self) -> None:
+        """Release connections and files."""
+
+
+def check_update_method(attr: str, allowed: frozenset[str]) -> None:
+    """Refuse any ``attr`` that is not a known update method (it may come from the network)."""
+    if attr not in allowed:
+        raise ValueError(f"{attr!r} is not an update method; allowed: {', '.join(sorted(allowed))}")

@@ -1,0 +1,327 @@
+"""The write pipeline: log calls append to a memory buffer; one thread writes batches to the store.
+
+A log call costs a lock, a tuple and an append: it never waits on disk, network or a store
+lock, unless the buffer is full (``max_points``/``max_bytes``), where it blocks until the
+flusher makes room (``on_full="block"``, the default) or drops the oldest buffered points with
+a counted warning (``on_full="drop"``).
+
+Every ``flush_interval`` seconds, or sooner when asked, the flusher drains the buffer, groups
+the entries by trial into :class:`~track.persistence.protocol.TrialBatch` objects (in logging
+order) and hands each to ``Protocol.log_trial_batch``. A batch that fails is retried with
+backoff, never dropped; each carries (writer, seq) so that a store applies it at most once.
+
+Durability: with ``durability="batch"`` at most one flush interval of points is lost if the
+process is SIGKILLed or the machine loses power; with ``"sync"`` each log call returns once its
+point is committed. Normal exit, exceptions and SIGTERM/SIGINT (through the trial's signal
+handler) flush everything; at interpreter exit the flush waits at most ``exit_timeout``
+seconds, then writes what is left to a spill file (``track-spill-<writer>.jsonl``, replayed by
+:func:`replay_spill` or ``track replay``) and says so on stderr.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import sys
+import threading
+import time
+import uuid
+import weakref
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from track.persistence.protocol import Protocol, TrialBatch
+from track.structure import Trial
+
+__all__ = ["PipelineOptions", "WritePipeline", "replay_spill"]
+
+log = logging.getLogger("track.pipeline")
+
+METRICS, METADATA, TAGS, CHRONOS, STATUS = range(5)
+#: Rough in-memory size of one buffered metric point, for the ``max_bytes`` limit.
+POINT_BYTES = 120
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """How the pipeline trades latency, memory and durability (see the module docstring)."""
+
+    flush_interval: float = 0.5
+    durability: str = "batch"
+    max_points: int = 1_000_000
+    max_bytes: int = 256 * 1024 * 1024
+    on_full: str = "block"
+    heartbeat_interval: float = 10.0
+    exit_timeout: float = 10.0
+    spill_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.durability not in ("batch", "sync"):
+            raise ValueError(f"durability must be 'batch' or 'sync', not {self.durability!r}")
+        if self.on_full not in ("block", "drop"):
+            raise ValueError(f"on_full must be 'block' or 'drop', not {self.on_full!r}")
+        if self.flush_interval <= 0 or self.heartbeat_interval <= 0:
+            raise ValueError("flush_interval and heartbeat_interval must be positive")
+
+
+_live: weakref.WeakSet[WritePipeline] = weakref.WeakSet()
+
+
+class WritePipeline:
+    """Buffers one client's writes and flushes them to its store from a background thread."""
+
+    def __init__(self, protocol: Protocol, options: PipelineOptions | None = None) -> None:
+        self.protocol = protocol
+        self.options = options or PipelineOptions()
+        self.writer = uuid.uuid4().hex
+        self.dropped_points = 0
+        self._sync = self.options.durability == "sync"
+        self._entries: deque[tuple[Any, ...]] = deque()
+        self._lock = threading.RLock()
+        self._room = threading.Condition(self._lock)
+        self._written = threading.Condition(self._lock)
+        self._points = 0
+        self._bytes = 0
+        self._appended = 0
+        self._done = 0
+        self._seq = 0
+        self._in_flight: list[tuple[Trial, TrialBatch]] = []
+        self._running: dict[str, list[Any]] = {}
+        self._wake = threading.Event()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="track-flusher", daemon=True)
+        self._thread.start()
+        _live.add(self)
+
+    # ---- the caller's side --------------------------------------------------------------
+
+    def log_metrics(self, trial: Trial, step: Any, values: dict[str, Any], when: float) -> None:
+        """Buffer metric values (already validated) logged at ``when``."""
+        count = len(values)
+        with self._lock:
+            self._entries.append((METRICS, trial, step, values, when))
+            self._appended += 1
+            self._points += count
+            self._bytes += count * POINT_BYTES
+            if self._points >= self.options.max_points or self._bytes >= self.options.max_bytes:
+                self._make_room()
+        if self._sync:
+            self.flush()
+
+    def put(self, kind: int, trial: Trial, *payload: Any) -> None:
+        """Buffer a metadata, tags, chronos or status entry."""
+        with self._lock:
+            self._entries.append((kind, trial, *payload))
+            self._appended += 1
+            self._bytes += POINT_BYTES
+        if self._sync or kind == STATUS:
+            self._wake.set()
+        if self._sync:
+            self.flush()
+
+    def _make_room(self) -> None:
+        self._wake.set()
+        if self.options.on_full == "drop":
+            self._drop_oldest()
+            return
+        while self._points >= self.options.max_points or self._bytes >= self.options.max_bytes:
+            if not self._thread.is_alive():
+                raise RuntimeError("track: the flusher thread died; see the error above")
+            self._room.wait(0.5)
+
+    def _drop_oldest(self) -> None:
+        limit_points, limit_bytes = self.options.max_points, self.options.max_bytes
+        dropped = 0
+        kept: deque[tuple[Any, ...]] = deque()
+        while self._entries and (self._points >= limit_points or self._bytes >= limit_bytes):
+            entry = self._entries.popleft()
+            if entry[0] != METRICS:
+                kept.append(entry)
+                continue
+            count = len(entry[3])
+            dropped += count
+            self._points -= count
+            self._bytes -= count * POINT_BYTES
+            self._done += 1
+        self._entries.extendleft(reversed(kept))
+        if dropped:
+            first = self.dropped_points == 0
+            self.dropped_points += dropped
+            if first:
+                log.warning(
+                    "buffer full (max_points=%d): dropping the oldest points (on_full='drop'); "
+                    "the count is in pipeline.dropped_points",
+                    limit_points,
+                )
+
+    def running(self, trial: Trial, is_running: bool) -> None:
+        """Start or stop writing heartbeats for ``trial``."""
+        with self._lock:
+            if is_running:
+                self._running[trial.uid] = [trial, time.time()]
+            else:
+                self._running.pop(trial.uid, None)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Write everything logged so far and wait for it; False if ``timeout`` ran out first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            target = self._appended
+            self._wake.set()
+            while self._done < target:
+                if not self._thread.is_alive():
+                    return False
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._written.wait(0.1 if remaining is None else min(remaining, 0.1))
+        return True
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Flush, stop the flusher, and spill what could not be written in ``timeout`` seconds."""
+        timeout = self.options.exit_timeout if timeout is None else timeout
+        flushed = self.flush(timeout)
+        self._closed = True
+        self._wake.set()
+        if not flushed:
+            self._spill()
+        _live.discard(self)
+        return flushed
+
+    # ---- the flusher's side -------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._closed:
+            self._wake.wait(self.options.flush_interval)
+            self._wake.clear()
+            self._beat()
+            self._drain()
+
+    def _beat(self) -> None:
+        now = time.time()
+        interval = self.options.heartbeat_interval
+        with self._lock:
+            due = [entry for entry in self._running.values() if now - entry[1] >= interval]
+            for entry in due:
+                entry[1] = now
+                self._entries.append((METADATA, entry[0], {"heartbeat": now}))
+                self._appended += 1
+
+    def _drain(self) -> None:
+        with self._lock:
+            if not self._entries:
+                return
+            entries = list(self._entries)
+            self._entries.clear()
+        batches = self._group(entries)
+        self._in_flight = batches
+        for trial, batch in batches:
+            self._write(trial, batch)
+        self._in_flight = []
+        points = sum(len(e[3]) for e in entries if e[0] == METRICS)
+        with self._lock:
+            self._points -= points
+            self._bytes -= points * POINT_BYTES + POINT_BYTES * (
+                len(entries) - len([e for e in entries if e[0] == METRICS])
+            )
+            self._done += len(entries)
+            self._room.notify_all()
+            self._written.notify_all()
+
+    def _group(self, entries: list[tuple[Any, ...]]) -> list[tuple[Trial, TrialBatch]]:
+        batches: dict[str, tuple[Trial, TrialBatch]] = {}
+        for entry in entries:
+            kind, trial = entry[0], entry[1]
+            pair = batches.get(trial.uid)
+            if pair is None:
+                pair = batches[trial.uid] = (trial, TrialBatch(writer=self.writer))
+            batch = pair[1]
+            if kind == METRICS:
+                _, _, step, values, when = entry
+                batch.metrics.extend((name, step, value, when) for name, value in values.items())
+            elif kind == METADATA:
+                batch.metadata.update(entry[2])
+            elif kind == TAGS:
+                batch.tags.update(entry[2])
+            elif kind == CHRONOS:
+                batch.chronos.update({name: agg.to_json() for name, agg in entry[2].items()})
+            else:
+                batch.status = entry[2]
+                if entry[3]:
+                    batch.errors.append(entry[3])
+        for _, batch in batches.values():
+            self._seq += 1
+            batch.seq = self._seq
+        return list(batches.values())
+
+    def _write(self, trial: Trial, batch: TrialBatch) -> None:
+        delay = 0.05
+        failures = 0
+        while True:
+            try:
+                self.protocol.log_trial_batch(trial, batch)
+                if failures:
+                    log.warning("store write succeeded after %d retries", failures)
+                return
+            except Exception as error:  # a store error: retry, never drop
+                failures += 1
+                if failures == 1 or failures % 20 == 0:
+                    log.warning(
+                        "store write failed (%s: %s); retrying", type(error).__name__, error
+                    )
+                if self._closed:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    # ---- spill --------------------------------------------------------------------------
+
+    def spill_path(self) -> str:
+        """Where unsent batches go when the store cannot take them in time."""
+        folder = self.options.spill_dir
+        if folder is None:
+            store_path = getattr(self.protocol, "path", None)
+            folder = os.path.dirname(store_path) if isinstance(store_path, str) else os.getcwd()
+        return os.path.join(folder, f"track-spill-{self.writer}.jsonl")
+
+    def _spill(self) -> None:
+        with self._lock:
+            pending = list(self._in_flight)
+            pending.extend(self._group(list(self._entries)))
+            self._entries.clear()
+        if not pending:
+            return
+        path = self.spill_path()
+        with open(path, "a", encoding="utf-8") as file:
+            for trial, batch in pending:
+                file.write(json.dumps({"trial": trial.uid, "batch": batch.to_doc()}) + "\n")
+        print(
+            f"track: the store did not take every write within {self.options.exit_timeout}s; "
+            f"{len(pending)} unsent batches were saved to {path} (replay with: track replay "
+            f"{path} --store URI)",
+            file=sys.stderr,
+        )
+
+
+def replay_spill(path: str, protocol: Protocol) -> int:
+    """Apply a spill file's batches to ``protocol``; returns how many were applied."""
+    count = 0
+    with open(path, encoding="utf-8") as file:
+        for line in file:
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            trial = Trial(_hash=record["trial"].rsplit("_", 1)[0])
+            trial.revision = int(record["trial"].rsplit("_", 1)[1])
+            protocol.log_trial_batch(trial, TrialBatch.from_doc(record["batch"]))
+            count += 1
+    return count
+
+
+@atexit.register
+def _flush_all_at_exit() -> None:
+    for pipeline in list(_live):
+        pipeline.close()

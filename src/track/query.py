@@ -1,0 +1,186 @@
+"""The query language every store understands, parsed once and evaluated or compiled per store.
+
+A query is a dict from a field path to a value or to operators::
+
+    {"group_id": g, "status": {"$in": ["new", "interrupted"]}, "parameters.lr": {"$gt": 0.01}}
+
+Paths are dotted (``parameters.lr``, ``metadata.gpu``, ``tags.hpo``). Operators: ``$eq $ne
+$gt $gte $lt $lte $in $nin $exists $regex``; ``$and``/``$or`` take lists of queries.
+``status`` matches a status object, a name (any case) or a value. ``group_id`` matches any of
+the groups a trial belongs to. Stores evaluate the parsed form in memory (:func:`matches`) or
+compile it (the SQL store); parsing and validation live here only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from track.serialization import status_from_doc
+from track.structure import CustomStatus, Status, status_matches
+
+__all__ = ["Condition", "Logical", "QueryError", "matches", "parse"]
+
+OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$regex")
+
+
+class QueryError(ValueError):
+    """A query that uses an unknown operator or a malformed value."""
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One test: the value at ``path`` compared with ``value`` by ``op``."""
+
+    path: tuple[str, ...]
+    op: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class Logical:
+    """``$and``/``$or`` of sub-queries, each a list of nodes."""
+
+    op: str
+    branches: tuple[tuple[Condition | Logical, ...], ...]
+
+
+Node = Condition | Logical
+
+
+def _normalize_status(value: Any) -> Any:
+    if isinstance(value, (Status, CustomStatus)):
+        return {"name": value.name, "value": value.value}
+    return value
+
+
+def parse(query: dict[str, Any] | None) -> tuple[Node, ...]:
+    """Validate a query and return its conditions (all must hold)."""
+    if query is None:
+        return ()
+    if not isinstance(query, dict):
+        raise QueryError(f"a query is a dict, not {type(query).__name__}")
+    nodes: list[Node] = []
+    for key, spec in query.items():
+        if key in ("$and", "$or"):
+            if not isinstance(spec, list):
+                raise QueryError(f"{key} takes a list of queries")
+            nodes.append(Logical(key, tuple(parse(sub) for sub in spec)))
+            continue
+        if key.startswith("$"):
+            raise QueryError(f"unknown top-level operator {key!r}")
+        path = tuple(key.split("."))
+        if isinstance(spec, dict) and spec and all(str(k).startswith("$") for k in spec):
+            for op, value in spec.items():
+                nodes.append(_condition(path, op, value))
+        else:
+            nodes.append(_condition(path, "$eq", spec))
+    return tuple(nodes)
+
+
+def _condition(path: tuple[str, ...], op: str, value: Any) -> Condition:
+    if op not in OPERATORS:
+        raise QueryError(f"unknown operator {op!r}; known: {', '.join(OPERATORS)}")
+    if op in ("$in", "$nin"):
+        if not isinstance(value, (list, tuple, set)):
+            raise QueryError(f"{op} takes a list")
+        value = tuple(_normalize_status(v) for v in value)
+    elif op == "$regex":
+        if not isinstance(value, str):
+            raise QueryError("$regex takes a string")
+        try:
+            re.compile(value)
+        except re.error as error:
+            raise QueryError(f"bad $regex {value!r}: {error}") from None
+    elif op == "$exists":
+        value = bool(value)
+    else:
+        value = _normalize_status(value)
+    return Condition(path, op, value)
+
+
+_MISSING = object()
+
+
+def _resolve(doc: dict[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = doc
+    for part in path:
+        if not isinstance(value, dict) or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
+
+
+def _status_equal(stored: Any, wanted: Any) -> bool:
+    if not isinstance(stored, dict):
+        return False
+    stored_status = status_from_doc(stored)
+    if isinstance(wanted, dict):
+        wanted = status_from_doc(wanted)
+    return status_matches(stored_status, wanted)
+
+
+def _equal(stored: Any, wanted: Any, is_status: bool) -> bool:
+    if is_status:
+        return _status_equal(stored, wanted)
+    return stored == wanted
+
+
+def _compare(stored: Any, op: str, wanted: Any) -> bool:
+    try:
+        if op == "$gt":
+            return stored > wanted
+        if op == "$gte":
+            return stored >= wanted
+        if op == "$lt":
+            return stored < wanted
+        return stored <= wanted
+    except TypeError:
+        return False
+
+
+def _test(doc: dict[str, Any], cond: Condition) -> bool:
+    if cond.path == ("group_id",):
+        groups = doc.get("groups") or [g for g in (doc.get("group_id"),) if g is not None]
+        if cond.op == "$exists":
+            return bool(groups) == cond.value
+        if cond.op in ("$ne", "$nin"):
+            return all(_test_value(g, cond, is_status=False) for g in groups)
+        return any(_test_value(g, cond, is_status=False) for g in groups)
+    return _test_value(_resolve(doc, cond.path), cond, is_status=cond.path == ("status",))
+
+
+def _test_value(stored: Any, cond: Condition, is_status: bool) -> bool:
+    op, wanted = cond.op, cond.value
+    if op == "$exists":
+        return (stored is not _MISSING) == wanted
+    if stored is _MISSING:
+        return op in ("$ne", "$nin")
+    if op == "$eq":
+        return _equal(stored, wanted, is_status)
+    if op == "$ne":
+        return not _equal(stored, wanted, is_status)
+    if op == "$in":
+        return any(_equal(stored, w, is_status) for w in wanted)
+    if op == "$nin":
+        return not any(_equal(stored, w, is_status) for w in wanted)
+    if op == "$regex":
+        text = stored.get("name") if is_status and isinstance(stored, dict) else stored
+        return isinstance(text, str) and re.search(wanted, text) is not None
+    if is_status and isinstance(stored, dict):
+        stored = stored.get("value")
+        wanted = wanted.get("value") if isinstance(wanted, dict) else wanted
+    return _compare(stored, op, wanted)
+
+
+def _holds(doc: dict[str, Any], node: Node) -> bool:
+    if isinstance(node, Logical):
+        results = (all(_holds(doc, n) for n in branch) for branch in node.branches)
+        return all(results) if node.op == "$and" else any(results)
+    return _test(doc, node)
+
+
+def matches(doc: dict[str, Any], conditions: tuple[Node, ...]) -> bool:
+    """True when the document satisfies every parsed condition."""
+    return all(_holds(doc, node) for node in conditions)

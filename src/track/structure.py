@@ -1,0 +1,221 @@
+"""The data model every store shares: projects, trial groups, trials and their statuses.
+
+Identity is derived from content so that independent processes agree on it without talking:
+a project's uid is its name, a group's uid hashes (name, project), and a trial's hash hashes
+(name, version, parameters); a trial's uid is ``f"{hash}_{revision}"``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from track.versioning import compute_hash
+
+__all__ = [
+    "CustomStatus",
+    "Project",
+    "Status",
+    "Trial",
+    "TrialGroup",
+    "get_current_project",
+    "get_current_trial",
+    "set_current_project",
+    "set_current_trial",
+    "status",
+]
+
+
+class Status(enum.Enum):
+    """Built-in trial and group statuses; values group them (1xx running, 2xx error, 3xx done)."""
+
+    CreatedGroup = 0
+    RunningGroup = 100
+    Running = 101
+    ErrorGroup = 200
+    Interrupted = 201
+    Exception = 202
+    Broken = 203
+    FinishedGroup = 300
+    Suspended = 301
+    Completed = 302
+
+
+class CustomStatus:
+    """A user-defined status (e.g. ``reserved``) that compares equal to its name."""
+
+    __slots__ = ("name", "value")
+
+    def __init__(self, name: str, value: int) -> None:
+        self.name = name
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            return other == self.name
+        if isinstance(other, (CustomStatus, Status)):
+            return other.name == self.name and other.value == self.value
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __repr__(self) -> str:
+        return f"CustomStatus({self.name!r}, {self.value})"
+
+
+AnyStatus = Status | CustomStatus
+
+_STATUS_BY_NAME = {s.name.lower(): s for s in Status}
+_STATUS_BY_VALUE = {s.value: s for s in Status}
+
+
+def status(name: str | None = None, value: int | None = None) -> AnyStatus:
+    """Resolve a status from its name (case-insensitive) or value; unknown pairs become custom."""
+    if name is not None:
+        known = _STATUS_BY_NAME.get(name.lower())
+        if known is not None and (value is None or known.value == value):
+            return known
+        if value is None:
+            raise ValueError(f"unknown status {name!r}: give a value to define a custom status")
+        return CustomStatus(name, value)
+    if value is not None:
+        known = _STATUS_BY_VALUE.get(value)
+        if known is None:
+            raise ValueError(f"unknown status value {value}")
+        return known
+    raise ValueError("status() needs a name or a value")
+
+
+def status_matches(stored: AnyStatus, wanted: Any) -> bool:
+    """True when ``wanted`` (a status, a name or a value) designates ``stored``."""
+    if isinstance(wanted, (Status, CustomStatus)):
+        return stored.name == wanted.name and stored.value == wanted.value
+    if isinstance(wanted, str):
+        return stored.name.lower() == wanted.lower()
+    if isinstance(wanted, int) and not isinstance(wanted, bool):
+        return stored.value == wanted
+    return False
+
+
+@dataclass(eq=False)
+class Project:
+    """Top-level container of trial groups and trials; its uid is its name."""
+
+    _uid: str | None = None
+    name: str | None = None
+    description: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    groups: set[str] = field(default_factory=set)
+    trials: set[str] = field(default_factory=set)
+
+    def compute_uid(self) -> str:
+        """The uid a project of this name has in every store."""
+        return str(self.name)
+
+    @property
+    def uid(self) -> str:
+        """Stable identifier (the name, unless set explicitly)."""
+        return self._uid if self._uid is not None else self.compute_uid()
+
+    def __hash__(self) -> int:
+        return hash(self.uid)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Project) and other.uid == self.uid
+
+
+@dataclass(eq=False)
+class TrialGroup:
+    """A named set of trials inside a project (an idea, a sweep); trials may be in several."""
+
+    _uid: str | None = None
+    name: str | None = None
+    description: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    trials: set[str] = field(default_factory=set)
+    project_id: str | None = None
+
+    def compute_uid(self) -> str:
+        """Hash of (name, project): the same group name in two projects is two groups."""
+        return compute_hash(self.name, self.project_id)
+
+    @property
+    def uid(self) -> str:
+        """Stable identifier derived from name and project."""
+        return self._uid if self._uid is not None else self.compute_uid()
+
+    def __hash__(self) -> int:
+        return hash(self.uid)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TrialGroup) and other.uid == self.uid
+
+
+@dataclass(eq=False)
+class Trial:
+    """One training run: its parameters, metrics, chronos, metadata, tags, status and errors.
+
+    ``metrics`` maps a metric name to its points, a list of ``[step, value, time]`` in the order
+    they were logged (``step`` is None for series logged without a step).
+    """
+
+    _hash: str | None = None
+    revision: int = 0
+    name: str | None = None
+    description: str | None = None
+    tags: dict[str, Any] = field(default_factory=dict)
+    version: str | None = None
+    group_id: str | None = None
+    project_id: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, list[list[Any]]] = field(default_factory=dict)
+    chronos: dict[str, Any] = field(default_factory=dict)
+    status: AnyStatus | None = Status.CreatedGroup
+    errors: list[str] = field(default_factory=list)
+    groups: set[str] = field(default_factory=set)
+
+    def compute_hash(self) -> str:
+        """Hash of (name, version, parameters), independent of dict order and process."""
+        return compute_hash(name=self.name, version=self.version, parameters=self.parameters)
+
+    @property
+    def hash(self) -> str:
+        """Content hash; trials with the same hash differ only by revision."""
+        return self._hash if self._hash is not None else self.compute_hash()
+
+    @property
+    def uid(self) -> str:
+        """``{hash}_{revision}``: unique within a store."""
+        return f"{self.hash}_{self.revision}"
+
+    def __hash__(self) -> int:
+        return hash(self.uid)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Trial) and other.uid == self.uid
+
+
+_current: dict[str, Any] = {"project": None, "trial": None}
+
+
+def get_current_project() -> Project | None:
+    """The project most recently set by a client in this process."""
+    return _current["project"]
+
+
+def set_current_project(project: Project | None) -> None:
+    """Remember ``project`` as this process's current project."""
+    _current["project"] = project
+
+
+def get_current_trial() -> Trial | None:
+    """The trial most recently set by a client in this process."""
+    return _current["trial"]
+
+
+def set_current_trial(trial: Trial | None) -> None:
+    """Remember ``trial`` as this process's current trial."""
+    _current["trial"] = trial

@@ -1,0 +1,113 @@
+"""Content hashes and code versions.
+
+A trial's identity hashes its parameters, so the hash must be the same in any process on any
+machine: values are encoded as canonical JSON (sorted keys, no whitespace) before hashing.
+A code version defaults to the sha256 of the running script, and the git commit and dirty flag
+are recorded beside it when the script lives in a git work tree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = [
+    "compute_hash",
+    "compute_version",
+    "default_version_hash",
+    "get_file_version",
+    "get_git_version",
+    "is_iterable",
+]
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted((_canonical(v) for v in value), key=repr)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return repr(value)
+
+
+def compute_hash(*args: Any, **kwargs: Any) -> str:
+    """A stable sha256 hex digest of the arguments, whatever the order of dict keys."""
+    payload = json.dumps(
+        {"args": _canonical(list(args)), "kwargs": _canonical(kwargs)},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def get_file_version(file_name: str) -> str:
+    """sha256 of a file's bytes: versions uncommitted edits that git would not see."""
+    digest = hashlib.sha256()
+    with open(file_name, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 16), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def compute_version(files: list[str]) -> str:
+    """One sha256 over the content of several files, in the order given."""
+    digest = hashlib.sha256()
+    for name in files:
+        digest.update(get_file_version(name).encode())
+    return digest.hexdigest()
+
+
+def _main_script() -> str | None:
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if path and os.path.isfile(path):
+        return os.path.abspath(path)
+    return None
+
+
+def default_version_hash() -> str | None:
+    """The version of the running script (sha256 of its file), or None in a REPL."""
+    script = _main_script()
+    return get_file_version(script) if script else None
+
+
+def get_git_version(module: str | None = None) -> tuple[str | None, bool | None]:
+    """(commit, dirty) of the git work tree holding ``module`` (default: the running script).
+
+    Returns ``(None, None)`` outside a git work tree or when git is not installed.
+    """
+    path = module or _main_script() or os.getcwd()
+    folder = path if os.path.isdir(path) else os.path.dirname(path)
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", folder, *args],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return None, None
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return commit, bool(status)
+
+
+def is_iterable(iterable: Any) -> bool:
+    """True for containers one can loop over, False for strings and scalars."""
+    return isinstance(iterable, Iterable) and not isinstance(iterable, (str, bytes))

@@ -1,0 +1,148 @@
+"""StatStream against numpy/statistics references."""
+
+import math
+import random
+import statistics
+
+import numpy as np
+import pytest
+
+from track.utils.stat import StatStream
+
+
+def feed(values, drop=0):
+    """Build a StatStream fed with ``values``."""
+    stream = StatStream(drop_first_obs=drop)
+    for v in values:
+        stream.update(v)
+    return stream
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e3, 1e9])
+def test_matches_numpy_on_random_data(offset):
+    """avg/sd/var/min/max/total match numpy, including values around a large offset."""
+    rng = np.random.default_rng(0)
+    values = offset + rng.normal(0.0, 1.0, size=5000)
+    stream = feed(values.tolist())
+
+    assert stream.count == len(values)
+    assert stream.avg == pytest.approx(values.mean(), rel=1e-12, abs=1e-9)
+    assert stream.var == pytest.approx(values.var(), rel=1e-6)
+    assert stream.sd == pytest.approx(values.std(), rel=1e-6)
+    assert stream.min == values.min()
+    assert stream.max == values.max()
+    assert stream.total == pytest.approx(values.sum(), rel=1e-12)
+
+
+def test_large_offset_beats_naive_sum_of_squares():
+    """Around 1e9 a naive sum of squares loses the variance; the shifted one does not."""
+    rnd = random.Random(1)
+    values = [1e9 + rnd.gauss(0, 0.01) for _ in range(1000)]
+
+    n = len(values)
+    naive = sum(v * v for v in values) / n - (sum(values) / n) ** 2
+    expected = statistics.pvariance(values)
+    assert abs(naive - expected) > expected  # the naive formula is garbage here
+
+    stream = feed(values)
+    assert stream.var >= 0.0
+    assert stream.var == pytest.approx(expected, rel=1e-6)
+    assert stream.sd == pytest.approx(statistics.pstdev(values), rel=1e-6)
+
+
+def test_constant_values_have_zero_variance():
+    """Identical observations give exactly zero variance, never a negative one."""
+    stream = feed([0.1] * 1000)
+    assert stream.var == 0.0
+    assert stream.sd == 0.0
+    assert stream.avg == pytest.approx(0.1)
+
+
+def test_drop_first_obs():
+    """The first drop_first_obs observations are ignored by the statistics but seen by val."""
+    values = [100.0, 90.0, 1.0, 2.0, 3.0]
+    stream = feed(values, drop=2)
+
+    assert stream.drop_obs == 2
+    assert stream.current_count == 5
+    assert stream.count == 3
+    assert stream.first_obs == 1.0
+    assert stream.avg == pytest.approx(2.0)
+    assert stream.min == 1.0
+    assert stream.max == 3.0
+    assert stream.total == pytest.approx(6.0)
+    assert stream.val == 3.0
+    assert stream.var == pytest.approx(statistics.pvariance([1.0, 2.0, 3.0]))
+
+
+def test_only_dropped_observations():
+    """While every observation is dropped the stats keep their empty values."""
+    stream = feed([5.0, 6.0], drop=10)
+    assert stream.count == 0
+    assert stream.avg == 0.0
+    assert stream.sd == 0.0
+    assert stream.min == math.inf
+    assert stream.max == -math.inf
+    assert stream.val == 6.0
+
+
+def test_empty_stream():
+    """A fresh stream reports neutral values."""
+    stream = StatStream()
+    assert stream.to_json() == {
+        "avg": 0.0,
+        "min": math.inf,
+        "max": -math.inf,
+        "sd": 0.0,
+        "count": 0,
+        "unit": "s",
+    }
+    assert stream.val is None
+
+
+def test_weighted_update_equals_repeated_updates():
+    """update(v, weight=k) is the same as k updates of v, drop included."""
+    weighted = StatStream(drop_first_obs=2)
+    weighted.update(1.0, weight=3)
+    weighted.update(4.0, weight=2)
+    repeated = feed([1.0, 1.0, 1.0, 4.0, 4.0], drop=2)
+
+    assert weighted.count == repeated.count == 3
+    assert weighted.avg == pytest.approx(repeated.avg)
+    assert weighted.var == pytest.approx(repeated.var)
+
+
+def test_state_dict_round_trip():
+    """from_dict(state_dict()) gives an identical stream that keeps accumulating the same."""
+    rnd = random.Random(2)
+    values = [rnd.uniform(0, 10) for _ in range(50)]
+    stream = feed(values[:30], drop=5)
+    copy = StatStream.from_dict(stream.state_dict())
+    assert copy.state_dict() == stream.state_dict()
+
+    for v in values[30:]:
+        stream.update(v)
+        copy.update(v)
+    assert copy.to_dict() == stream.to_dict()
+    assert copy.avg == pytest.approx(statistics.fmean(values[5:]))
+
+
+def test_from_dict_rejects_incomplete_state():
+    """A state missing fields is refused instead of producing a broken stream."""
+    with pytest.raises(KeyError):
+        StatStream.from_dict({"sum": 1.0})
+
+
+def test_exports():
+    """to_json, to_dict and to_array expose the same statistics."""
+    stream = feed([1.0, 2.0, 3.0, 4.0])
+    summary = stream.to_json()
+    assert summary["unit"] == "s"
+    assert summary["count"] == 4
+    assert summary["avg"] == pytest.approx(2.5)
+
+    assert stream.to_dict()["var"] == pytest.approx(1.25)
+    assert stream.to_array() == [stream.avg, 1.0, 4.0, stream.sd, 4]
+    in_ms = stream.to_array(transform=lambda s: s * 1000)
+    assert in_ms[:3] == pytest.approx([2500.0, 1000.0, 4000.0])
+    assert in_ms[4] == 4
