@@ -33,6 +33,11 @@ _registry: dict[str, Factory | str] = {
     "ephemeral": "track.persistence.memory:EphemeralProtocol",
     "file": "track.persistence.local:FileProtocol",
     "pickled": "track.persistence.pickled:PickledProtocol",
+    "sqlite": "track.persistence.sql:SQLProtocol",
+    "postgresql": "track.persistence.sql:SQLProtocol",
+    "postgres": "track.persistence.sql:SQLProtocol",
+    "cockroach": "track.persistence.sql:SQLProtocol",
+    "socket": "track.persistence.socketed:SocketClient",
 }
 
 

@@ -226,10 +226,14 @@ class DocumentStore(Protocol):
             if matches(visible, conditions):
                 yield visible
 
-    def fetch_trials(self, query: dict[str, Any] | None) -> list[Trial]:
+    def fetch_trials(self, query: dict[str, Any] | None, with_metrics: bool = True) -> list[Trial]:
         """Trials matching ``query`` (stale running trials read as Interrupted)."""
         with self._transaction(write=False) as state:
-            return [trial_from_doc(doc) for doc in self._matching_trials(state, query)]
+            trials = [trial_from_doc(doc) for doc in self._matching_trials(state, query)]
+        if not with_metrics:
+            for trial in trials:
+                trial.metrics = {k: v[-1:] for k, v in trial.metrics.items()}
+        return trials
 
     def fetch_groups(self, query: dict[str, Any] | None) -> list[TrialGroup]:
         """Groups matching ``query``."""

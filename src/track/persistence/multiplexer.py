@@ -98,9 +98,15 @@ class ProtocolMultiplexer(Protocol):
         """Read from the first backend."""
         return self.backends[0].get_trial(trial)
 
-    def fetch_trials(self, query: dict[str, Any] | None) -> list[Trial]:
+    def fetch_trials(self, query: dict[str, Any] | None, with_metrics: bool = True) -> list[Trial]:
         """Read from the first backend."""
-        return self.backends[0].fetch_trials(query)
+        return self.backends[0].fetch_trials(query, with_metrics=with_metrics)
+
+    def get_trial_metrics(
+        self, trial: Trial, names: list[str] | None = None
+    ) -> dict[str, list[list[Any]]]:
+        """Read from the first backend."""
+        return self.backends[0].get_trial_metrics(trial, names)
 
     def fetch_groups(self, query: dict[str, Any] | None) -> list[TrialGroup]:
         """Read from the first backend."""

@@ -258,9 +258,23 @@ class Protocol:
         """Insert ``trial``; if its uid exists, bump the revision (auto_increment) or return None."""
         raise NotImplementedError
 
-    def fetch_trials(self, query: dict[str, Any] | None) -> list[Trial]:
-        """Trials matching a query of the query language."""
+    def fetch_trials(self, query: dict[str, Any] | None, with_metrics: bool = True) -> list[Trial]:
+        """Trials matching a query of the query language.
+
+        With ``with_metrics=False`` each metric holds only its last point, which is what a
+        table of trials needs; stores that keep points apart (SQL) then skip loading series.
+        """
         raise NotImplementedError
+
+    def get_trial_metrics(
+        self, trial: Trial, names: list[str] | None = None
+    ) -> dict[str, list[list[Any]]]:
+        """The full series of a trial's metrics (all of them, or those named)."""
+        found = self.get_trial(trial)
+        if not found:
+            return {}
+        metrics = found[0].metrics
+        return {k: v for k, v in metrics.items() if names is None or k in names}
 
     def fetch_groups(self, query: dict[str, Any] | None) -> list[TrialGroup]:
         """Groups matching a query."""

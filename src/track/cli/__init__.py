@@ -1,0 +1,47 @@
+"""The ``track`` command line: one module per command, listed in :data:`COMMANDS`.
+
+Each command module defines ``add_arguments(parser)`` and ``run(args) -> int``. Errors a user
+can fix (a bad URI, an unknown uid, a bad query) are printed as one line, exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+__all__ = ["COMMANDS", "main"]
+
+#: command name -> (module under track.cli, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "replay": ("track.cli.replay", "apply a spill file of unsent writes to a store"),
+}
+
+
+class UserError(Exception):
+    """An error the user can fix; printed as one line without a traceback."""
+
+
+def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; only the ``chosen`` command's module is imported (fast start-up)."""
+    parser = argparse.ArgumentParser(prog="track", description="Experiment tracking.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(_module=module_name)
+        if name == chosen:
+            importlib.import_module(module_name).add_arguments(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``track`` console script."""
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv[0] if argv else None).parse_args(argv)
+    module = importlib.import_module(args._module)
+    try:
+        return int(module.run(args) or 0)
+    except (UserError, ValueError, KeyError, FileNotFoundError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"track {args.command}: {message}", file=sys.stderr)
+        return 2
