@@ -172,6 +172,7 @@ class TrackClient:
 
     def _insert(self, trial: Trial) -> Trial:
         project = self._project()
+        trial._hash = trial.hash  # parameters are now fixed: freeze the identity
         trial.project_id = project.uid
         if self.group is not None:
             trial.group_id = self.group.uid

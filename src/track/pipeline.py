@@ -232,16 +232,22 @@ class WritePipeline:
             self._written.notify_all()
 
     def _group(self, entries: list[tuple[Any, ...]]) -> list[tuple[Trial, TrialBatch]]:
-        batches: dict[str, tuple[Trial, TrialBatch]] = {}
+        by_object: dict[int, tuple[Trial, TrialBatch]] = {}
+        by_uid: dict[str, tuple[Trial, TrialBatch]] = {}
         for entry in entries:
             kind, trial = entry[0], entry[1]
-            pair = batches.get(trial.uid)
+            pair = by_object.get(id(trial))
             if pair is None:
-                pair = batches[trial.uid] = (trial, TrialBatch(writer=self.writer))
+                pair = by_uid.get(trial.uid)
+                if pair is None:
+                    pair = by_uid[trial.uid] = (trial, TrialBatch(writer=self.writer))
+                by_object[id(trial)] = pair
             batch = pair[1]
             if kind == METRICS:
                 _, _, step, values, when = entry
-                batch.metrics.extend((name, step, value, when) for name, value in values.items())
+                append = batch.metrics.append
+                for name, value in values.items():
+                    append((name, step, value, when))
             elif kind == METADATA:
                 batch.metadata.update(entry[2])
             elif kind == TAGS:
@@ -252,10 +258,10 @@ class WritePipeline:
                 batch.status = entry[2]
                 if entry[3]:
                     batch.errors.append(entry[3])
-        for _, batch in batches.values():
+        for _, batch in by_uid.values():
             self._seq += 1
             batch.seq = self._seq
-        return list(batches.values())
+        return list(by_uid.values())
 
     def _write(self, trial: Trial, batch: TrialBatch) -> None:
         delay = 0.05

@@ -55,11 +55,12 @@ def empty_state() -> dict[str, Any]:
 def apply_batch(doc: dict[str, Any], batch: TrialBatch) -> None:
     """Apply a batch to a trial document, in logging order."""
     metrics = doc.setdefault("metrics", {})
+    appenders: dict[str, Any] = {}
     for name, step, value, when in batch.metrics:
-        series = metrics.get(name)
-        if series is None:
-            series = metrics[name] = []
-        series.append([step, value, when])
+        append = appenders.get(name)
+        if append is None:
+            append = appenders[name] = metrics.setdefault(name, []).append
+        append([step, value, when])
     if batch.metadata:
         doc.setdefault("metadata", {}).update(batch.metadata)
     if batch.tags:
@@ -200,6 +201,7 @@ class DocumentStore(Protocol):
 
     def new_trial(self, trial: Trial, auto_increment: bool = False) -> Trial | None:
         """Insert a trial, bumping its revision past existing ones when ``auto_increment``."""
+        trial._hash = trial.hash
         with self._transaction(write=True) as state:
             trials = state["trials"]
             if trial.uid in trials:
