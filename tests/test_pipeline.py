@@ -197,7 +197,7 @@ def test_slow_store_does_not_slow_log_calls_until_buffer_is_full() -> None:
         began = time.perf_counter()
         trial.log_metrics(step=step, a=1.0)
         durations.append(time.perf_counter() - began)
-    assert max(durations) < 0.25, "no call waited on the 0.5 s store while there was room"
+    assert max(durations) < 0.4, "no call waited on the 0.5 s store while there was room"
     began = time.perf_counter()
     for step in range(4_000, 12_000):
         trial.log_metrics(step=step, a=1.0)
@@ -218,7 +218,8 @@ def test_full_buffer_drops_oldest_with_counted_warning(caplog: pytest.LogCapture
     trial.finish()
     dropped = client.pipeline.dropped_points
     kept = len(store.get_trial(trial.trial)[0].metrics["a"])
-    assert elapsed < 0.3 and dropped > 0 and kept + dropped == 20_000
+    assert elapsed < 2.0, "blocking would take 20 batches x 0.3 s"
+    assert dropped > 0 and kept + dropped == 20_000, (kept, dropped)
     assert sum("dropping the oldest points" in r.message for r in caplog.records) == 1
 
 

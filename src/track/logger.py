@@ -22,6 +22,7 @@ from typing import Any
 
 from track.aggregators.aggregator import Aggregator, StatAggregator
 from track.chrono import ChronoContext
+from track.distributed import reduce_metrics
 from track.persistence.protocol import Protocol, finish_status
 from track.pipeline import CHRONOS, METADATA, STATUS, TAGS, WritePipeline
 from track.serialization import (
@@ -32,6 +33,7 @@ from track.serialization import (
     step_value,
 )
 from track.structure import AnyStatus, Status, Trial
+from track.system import SystemSampler, capture_environment, start_sampler
 from track.utils.eta import EstimatedTime
 from track.utils.out import RingOutputDecorator
 from track.utils.signal import SignalHandler
@@ -105,8 +107,12 @@ class TrialLogger:
         protocol: Protocol,
         pipeline: WritePipeline | None = None,
         create: Callable[[Trial], Trial] | None = None,
+        muted: bool = False,
+        rank_suffix: str = "",
     ) -> None:
         self.trial = trial
+        self._muted = muted
+        self._rank_suffix = rank_suffix
         self.protocol = protocol
         self.pipeline = pipeline or WritePipeline(protocol)
         self._create = create
@@ -119,6 +125,7 @@ class TrialLogger:
         self._eta: EstimatedTime | None = None
         self._eta_total: Any = None
         self._lock = threading.Lock()
+        self._sampler: SystemSampler | None = None
 
     # ---- identity -----------------------------------------------------------------------
 
@@ -156,8 +163,18 @@ class TrialLogger:
             )
         self.trial.parameters.update(jsonable_dict(kwargs))
 
-    def log_metrics(self, step: Any = None, aggregator: Any = None, **metrics: Any) -> None:
-        """Record metric values at ``step`` (or appended to their series when step is None)."""
+    def log_metrics(
+        self, step: Any = None, aggregator: Any = None, reduce: bool = False, **metrics: Any
+    ) -> None:
+        """Record metric values at ``step`` (or appended to their series when step is None).
+
+        ``reduce=True`` (a collective: every rank must call it) also records each metric's
+        ``/mean``, ``/min``, ``/max`` and ``/std`` over the ranks (see track.distributed).
+        """
+        if self._muted:
+            if reduce:
+                reduce_metrics({k: metric_value(k, v) for k, v in metrics.items()})
+            return
         if self._pending:
             self._ensure_created()
         for key, value in metrics.items():
@@ -166,7 +183,18 @@ class TrialLogger:
                 metrics[key] = metric_value(key, value)
         if step is not None and type(step) is not int:
             step = step_value(step)
+        if reduce or self._rank_suffix:
+            metrics = self._distributed_values(metrics, reduce)
         self.pipeline.log_metrics(self.trial, step, metrics, _time())
+
+    def _distributed_values(self, metrics: dict[str, Any], reduce: bool) -> dict[str, Any]:
+        suffix = self._rank_suffix
+        values = {f"{k}{suffix}": v for k, v in metrics.items()} if suffix else metrics
+        if reduce:
+            aggregates = reduce_metrics(metrics)
+            if not suffix or suffix == "/rank0":
+                values.update(aggregates)
+        return values
 
     def log_metadata(self, aggregator: Any = None, **kwargs: Any) -> None:
         """Record free-form facts about the trial (last value of a key wins)."""
@@ -207,6 +235,9 @@ class TrialLogger:
         self._put(METADATA, {"start_time": now, "heartbeat": now, "heartbeat_interval": interval})
         self._put(STATUS, status_to_doc(Status.Running), None)
         self.pipeline.running(self.trial, True)
+        self.log_metadata(environment=capture_environment(self.trial))
+        if self._sampler is None:
+            self._sampler = start_sampler(self)
         if self._signals is None:
             self._signals = LogSignalHandler(self)
         return self
@@ -226,6 +257,9 @@ class TrialLogger:
         if self._started_at is not None:
             self._put(CHRONOS, {"runtime": _Runtime(time.perf_counter() - self._started_at)})
         self._started_at = None
+        if self._sampler is not None:
+            self._sampler.stop()
+            self._sampler = None
         self.pipeline.running(self.trial, False)
         self._store_output()
         self._put(METADATA, {"end_time": _time()})
@@ -320,7 +354,7 @@ class TrialLogger:
                 raise RuntimeError("call set_eta_total(total) before show_eta")
             self._eta = EstimatedTime(timer or StatStream(drop_first_obs=1), self._eta_total)
         if timer is not None:
-            self._eta.stat_timer = timer
+            self._eta.timer = timer
         return self._eta.show_eta(step, msg=msg, show=not no_print)
 
     # ---- reading back -------------------------------------------------------------------

@@ -41,6 +41,9 @@ __all__ = ["PipelineOptions", "WritePipeline", "replay_spill"]
 log = logging.getLogger("track.pipeline")
 
 METRICS, METADATA, TAGS, CHRONOS, STATUS = range(5)
+#: Errors that say the batch itself cannot be stored (a missing method, a vanished trial):
+#: retrying cannot help, so such a batch goes to the spill file instead of blocking the rest.
+PERMANENT_ERRORS = (NotImplementedError, TypeError, KeyError)
 #: Rough in-memory size of one buffered metric point, for the ``max_bytes`` limit.
 POINT_BYTES = 120
 
@@ -57,6 +60,8 @@ class PipelineOptions:
     heartbeat_interval: float = 10.0
     exit_timeout: float = 10.0
     spill_dir: str | None = None
+    #: seconds between system-metric samples of a running trial (track.system); 0 disables
+    system_metrics_interval: float = 10.0
 
     def __post_init__(self) -> None:
         if self.durability not in ("batch", "sync"):
@@ -65,6 +70,8 @@ class PipelineOptions:
             raise ValueError(f"on_full must be 'block' or 'drop', not {self.on_full!r}")
         if self.flush_interval <= 0 or self.heartbeat_interval <= 0:
             raise ValueError("flush_interval and heartbeat_interval must be positive")
+        if self.system_metrics_interval < 0:
+            raise ValueError("system_metrics_interval must be positive, or 0 to disable")
 
 
 _live: weakref.WeakSet[WritePipeline] = weakref.WeakSet()
@@ -272,7 +279,19 @@ class WritePipeline:
                 if failures:
                     log.warning("store write succeeded after %d retries", failures)
                 return
-            except Exception as error:  # a store error: retry, never drop
+            except PERMANENT_ERRORS as error:
+                path = self._write_spill([(trial, batch)])
+                log.error(
+                    "the store refused a batch for trial %s (%s: %s); retrying cannot help, so "
+                    "it was saved to %s (replay with: track replay %s --store URI)",
+                    trial.uid,
+                    type(error).__name__,
+                    error,
+                    path,
+                    path,
+                )
+                return
+            except Exception as error:  # a store or network error: retry, never drop
                 failures += 1
                 if failures == 1 or failures % 20 == 0:
                     log.warning(
@@ -300,16 +319,20 @@ class WritePipeline:
             self._entries.clear()
         if not pending:
             return
-        path = self.spill_path()
-        with open(path, "a", encoding="utf-8") as file:
-            for trial, batch in pending:
-                file.write(json.dumps({"trial": trial.uid, "batch": batch.to_doc()}) + "\n")
+        path = self._write_spill(pending)
         print(
             f"track: the store did not take every write within {self.options.exit_timeout}s; "
             f"{len(pending)} unsent batches were saved to {path} (replay with: track replay "
             f"{path} --store URI)",
             file=sys.stderr,
         )
+
+    def _write_spill(self, pending: list[tuple[Trial, TrialBatch]]) -> str:
+        path = self.spill_path()
+        with open(path, "a", encoding="utf-8") as file:
+            for trial, batch in pending:
+                file.write(json.dumps({"trial": trial.uid, "batch": batch.to_doc()}) + "\n")
+        return path
 
 
 def replay_spill(path: str, protocol: Protocol) -> int:

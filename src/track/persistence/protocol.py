@@ -116,19 +116,31 @@ class Protocol:
     # ---- the write primitive -------------------------------------------------------------
 
     def log_trial_batch(self, trial: Trial, batch: TrialBatch) -> None:
-        """Apply a batch of writes to one trial; the default loops over the per-call methods."""
+        """Apply a batch of writes to one trial; the default loops over the per-call methods.
+
+        Every method the batch needs is looked up before anything is applied, so a store
+        missing one refuses the whole batch instead of applying part of it on every retry.
+        """
+        needed = {
+            "log_trial_metrics": bool(batch.metrics),
+            "log_trial_metadata": bool(batch.metadata),
+            "add_trial_tags": bool(batch.tags),
+            "log_trial_chronos": bool(batch.chronos),
+            "set_trial_status": batch.status is not None or bool(batch.errors),
+        }
+        own = {name: self._own(name) for name, used in needed.items() if used}
         for name, step, value, _ in batch.metrics:
-            self._own("log_trial_metrics")(trial, step=step, **{name: value})
+            own["log_trial_metrics"](trial, step=step, **{name: value})
         if batch.metadata:
-            self._own("log_trial_metadata")(trial, **batch.metadata)
+            own["log_trial_metadata"](trial, **batch.metadata)
         if batch.tags:
-            self._own("add_trial_tags")(trial, **batch.tags)
+            own["add_trial_tags"](trial, **batch.tags)
         if batch.chronos:
-            self._own("log_trial_chronos")(trial, **batch.chronos)
+            own["log_trial_chronos"](trial, **batch.chronos)
         if batch.status is not None or batch.errors:
             errors = batch.errors or [None]
             for error in errors:
-                self._own("set_trial_status")(trial, status_from_doc(batch.status), error=error)
+                own["set_trial_status"](trial, status_from_doc(batch.status), error=error)
 
     def _own(self, name: str) -> Callable[..., Any]:
         method = getattr(type(self), name)

@@ -1,0 +1,93 @@
+"""The example training script runs end to end on each store and stores what it logged."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from track import Status
+from track.client import DEFAULT_URI
+from track.persistence import get_protocol
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "train_mlp.py"
+EPOCHS = 6
+
+
+def sql_store_available() -> bool:
+    """True once the SQL store module (being written alongside) exists and defines its class."""
+    if importlib.util.find_spec("track.persistence.sql") is None:
+        return False
+    return hasattr(importlib.import_module("track.persistence.sql"), "SQLProtocol")
+
+
+STORES = ["ephemeral", "file", "default", "sqlite"]
+
+
+def store_args(kind: str, tmp_path: Path) -> tuple[list[str], str | None]:
+    """Command-line arguments choosing the store, and the URI to read it back (None: cannot)."""
+    uris = {
+        "ephemeral": "ephemeral:",
+        "file": f"file://{tmp_path / 'runs.json'}",
+        "sqlite": f"sqlite:///{tmp_path / 'runs.db'}",
+    }
+    if kind == "default":
+        return [], DEFAULT_URI  # relative URIs resolve in tmp_path, the test's working folder
+    return ["--store", uris[kind]], None if kind == "ephemeral" else uris[kind]
+
+
+def printed_report(stdout: str) -> dict[str, Any]:
+    """The report the script prints last: from the line holding a lone ``{`` to the end."""
+    lines = stdout.splitlines()
+    return json.loads("\n".join(lines[lines.index("{") :]))
+
+
+@pytest.mark.parametrize("kind", STORES)
+def test_train_mlp_example(kind: str, tmp_path: Path) -> None:
+    """train_mlp.py completes, prints a short report and stores every epoch and batch."""
+    uses_sql = kind == "sqlite" or (kind == "default" and DEFAULT_URI.startswith("sqlite"))
+    if uses_sql and not sql_store_available():
+        pytest.skip("track.persistence.sql.SQLProtocol does not exist yet")
+    extra, uri = store_args(kind, tmp_path)
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLE), "--epochs", str(EPOCHS), "--samples", "1000", *extra],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+    report = printed_report(done.stdout)
+    assert report["status"] == {"name": "Completed", "value": 302}
+    assert report["parameters"] == {
+        "lr": 0.5,
+        "epochs": EPOCHS,
+        "batch_size": 64,
+        "hidden": 32,
+        "seed": 0,
+        "samples": 1000,
+    }
+    assert list(report["metrics"]["val_acc"]) == [str(e) for e in range(EPOCHS)]
+    assert len(report["metrics"]["batch_loss"]) == 10
+    assert report["chronos"]["batch_time"]["count"] == EPOCHS * 13
+    if uri is None:
+        return
+
+    store = get_protocol(uri)
+    [trial] = store.fetch_trials({"project_id": "examples"})
+    assert trial.status is Status.Completed
+    assert trial.tags == {"model": "mlp", "data": "two_moons"}
+    assert trial.metadata["train_size"] == 800
+    assert [p[0] for p in trial.metrics["val_loss"]] == list(range(EPOCHS))
+    assert len(trial.metrics["batch_loss"]) == EPOCHS * 13
+    accuracy = [p[1] for p in trial.metrics["val_acc"]]
+    assert accuracy[-1] > 0.8
+    assert len(store.fetch_groups({"name": "mlp_two_moons"})) == 1
+    store.close()
