@@ -1,0 +1,101 @@
+"""Output for people and for pipes: a rich table on a terminal, plain TSV or JSON otherwise.
+
+A command builds its table once (column names and rows of plain values) and calls
+:func:`print_table`; whether standard output is a terminal decides the rendering, so
+``track ls | cut -f1`` works and ``track ls`` is pleasant to read.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.util
+import json
+import math
+import sys
+from typing import Any, TextIO
+
+__all__ = ["format_cell", "is_terminal", "print_json", "print_table"]
+
+
+def is_terminal(stream: TextIO | None = None) -> bool:
+    """True when ``stream`` (stdout by default) is a terminal and rich can draw on it."""
+    stream = stream or sys.stdout
+    interactive = bool(getattr(stream, "isatty", lambda: False)())
+    return interactive and importlib.util.find_spec("rich") is not None
+
+
+def format_seconds(seconds: float) -> str:
+    """A duration as ``1h02m``, ``3m05s`` or ``4.2s``."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def format_cell(value: Any, kind: str = "") -> str:
+    """A value as a short string: numbers to 4 significant digits, times readable, None as ``-``."""
+    if value is None:
+        return "-"
+    if kind == "uid" and isinstance(value, str):
+        from track.cli.trials import short_uid
+
+        return short_uid(value)
+    if kind == "duration" and isinstance(value, (int, float)):
+        return format_seconds(value)
+    if kind == "time" and isinstance(value, (int, float)):
+        return datetime.datetime.fromtimestamp(value).strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, float):
+        return f"{value:.4g}" if math.isfinite(value) else str(value)
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def _plain(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, default=str)
+    return str(value).replace("\t", " ").replace("\n", " ")
+
+
+def print_table(
+    columns: list[str],
+    rows: list[list[Any]],
+    kinds: dict[str, str] | None = None,
+    title: str | None = None,
+) -> None:
+    """Print rows under columns: a rich table on a terminal, TSV with a header line when piped."""
+    kinds = kinds or {}
+    if not is_terminal():
+        out = sys.stdout
+        out.write("\t".join(columns) + "\n")
+        for row in rows:
+            out.write("\t".join(_plain(v) for v in row) + "\n")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, header_style="bold cyan", show_lines=False)
+    for column in columns:
+        numeric = kinds.get(column) in ("number", "duration")
+        table.add_column(column, justify="right" if numeric else "left", overflow="fold")
+    for row in rows:
+        table.add_row(
+            *(format_cell(v, kinds.get(c, "")) for c, v in zip(columns, row, strict=True))
+        )
+    Console().print(table)
+
+
+def print_json(data: Any) -> None:
+    """Print JSON: indented and coloured on a terminal, compact-indented plain text when piped."""
+    text = json.dumps(data, indent=2, default=str)
+    if not is_terminal():
+        sys.stdout.write(text + "\n")
+        return
+    from rich.console import Console
+
+    Console().print_json(text)

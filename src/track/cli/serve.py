@@ -1,0 +1,58 @@
+"""``track serve --store URI``: run a track server that owns one store (see docs/server.md)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the command's arguments."""
+    parser.add_argument("--store", required=True, help="URI of the store the server owns")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8123, help="port (0: any free port)")
+    parser.add_argument("--security-layer", choices=["AES", "TLS", "none"], default="none")
+    parser.add_argument("--users", help="users file (track users add); else TRACK_SERVER_USERS")
+    parser.add_argument("--key-file", help="the AES layer's long-term key (created if missing)")
+    parser.add_argument("--tls-cert", help="certificate chain (PEM) for the TLS layer")
+    parser.add_argument("--tls-key", help="private key (PEM) for the TLS layer")
+    parser.add_argument(
+        "--allow-remote-without-users",
+        action="store_true",
+        help="accept non-loopback clients although no users are configured (no authentication)",
+    )
+    parser.add_argument("--max-frame", type=int, help="largest accepted frame, in bytes")
+    parser.add_argument("--read-timeout", type=float, help="seconds to finish a started frame")
+    parser.add_argument(
+        "--idle-timeout", type=float, help="seconds before an idle client is closed"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until SIGTERM/SIGINT; exit 0 once in-flight requests are done and the store committed."""
+    from track.server.server import SocketServer
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    extra = {
+        key: value
+        for key, value in (
+            ("max_frame", args.max_frame),
+            ("read_timeout", args.read_timeout),
+            ("idle_timeout", args.idle_timeout),
+        )
+        if value is not None
+    }
+    server = SocketServer(
+        store=args.store,
+        host=args.host,
+        port=args.port,
+        security_layer=None if args.security_layer == "none" else args.security_layer,
+        users_file=args.users,
+        key_file=args.key_file,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        allow_remote_without_users=args.allow_remote_without_users,
+        **extra,
+    )
+    server.run_server()
+    return 0

@@ -1,0 +1,193 @@
+"""Reading trials for people: open a store, select trials, and summarize each as a table row.
+
+Shared by the command line and the dashboard, so both show the same status, duration and
+values. Only :class:`~track.persistence.protocol.Protocol` reads are used, so every store works.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from typing import Any
+
+from track.client import DEFAULT_URI
+from track.configuration import options
+from track.persistence import get_protocol
+from track.persistence.protocol import Protocol
+from track.persistence.utils import parse_uri
+from track.structure import Status, Trial
+
+__all__ = [
+    "NotFound",
+    "StoreError",
+    "best_value",
+    "default_store",
+    "duration",
+    "find_trial",
+    "open_store",
+    "select_trials",
+    "short_uid",
+    "status_name",
+    "summary_row",
+    "trial_query",
+    "varying_parameters",
+]
+
+#: schemes whose location is a file that must exist before a read command opens it
+_FILE_SCHEMES = ("file", "pickled")
+#: a metric whose name contains one of these is best when smallest; any other when largest
+_LOWER_IS_BETTER = ("loss", "err", "mse", "mae", "rmse", "perplexity", "ppl", "time", "nll")
+
+
+class StoreError(ValueError):
+    """A store that cannot be opened, or a request it cannot answer."""
+
+
+class NotFound(StoreError):
+    """A trial, project or group the store does not hold."""
+
+
+def default_store() -> str:
+    """The URI ``TrackClient`` would use: ``TRACK_URI`` (or track.config), else ``DEFAULT_URI``."""
+    return str(options("uri", DEFAULT_URI))
+
+
+def open_store(uri: str | None) -> Protocol:
+    """Open a store for reading; a file store that does not exist is an error, not a new file."""
+    uri = uri or default_store()
+    parsed = parse_uri(uri)
+    if parsed.scheme in _FILE_SCHEMES and not os.path.exists(parsed.location or ""):
+        raise StoreError(f"no store at {parsed.location!r} (from {parsed.redacted()})")
+    try:
+        return get_protocol(parsed)
+    except ImportError as error:
+        raise StoreError(f"cannot open {parsed.redacted()}: {error}") from None
+    except OSError as error:
+        raise StoreError(f"cannot open {parsed.redacted()}: {error.strerror or error}") from None
+
+
+def trial_query(
+    protocol: Protocol,
+    project: str | None = None,
+    group: str | None = None,
+    where: dict[str, Any] | None = None,
+) -> dict[str, Any] | None:
+    """The query selecting trials of a project and/or group (by name or uid) and ``where``."""
+    selection: dict[str, Any] = {}
+    if project is not None:
+        if not protocol.fetch_projects({"uid": project}):
+            raise NotFound(f"no project {project!r} in this store")
+        selection["project_id"] = project
+    if group is not None:
+        found = protocol.fetch_groups({"uid": group}) or protocol.fetch_groups({"name": group})
+        if project is not None:
+            found = [g for g in found if g.project_id == project]
+        if not found:
+            raise NotFound(f"no group {group!r} in this store")
+        selection["group_id"] = {"$in": [g.uid for g in found]}
+    if where and selection:
+        return {"$and": [where, selection]}
+    return where or selection or None
+
+
+def select_trials(
+    protocol: Protocol,
+    project: str | None = None,
+    group: str | None = None,
+    where: dict[str, Any] | None = None,
+) -> list[Trial]:
+    """Matching trials, each metric holding only its last point, oldest first."""
+    trials = protocol.fetch_trials(trial_query(protocol, project, group, where), with_metrics=False)
+    return sorted(trials, key=lambda t: (_number(t.metadata.get("start_time")) or 0.0, t.uid))
+
+
+def find_trial(protocol: Protocol, uid: str, with_metrics: bool = True) -> Trial:
+    """The trial with this uid, or a unique trial whose uid starts with it (like git).
+
+    With ``with_metrics=False`` each metric holds only its last point (a cheaper read).
+    """
+    exact = protocol.fetch_trials({"uid": uid}, with_metrics=False)
+    if not exact:
+        hash_, _, revision = uid.rpartition("_")
+        pattern = f"^{_escape(uid)}"
+        if hash_ and revision.isdigit():
+            pattern = f"^{_escape(hash_)}[0-9a-f]*_{revision}$"
+        exact = protocol.fetch_trials({"uid": {"$regex": pattern}}, with_metrics=False)
+    if not exact:
+        raise NotFound(f"no trial {uid!r} in this store")
+    if len(exact) > 1:
+        raise StoreError(f"{uid!r} names {len(exact)} trials; give more of the uid")
+    return protocol.get_trial(exact[0])[0] if with_metrics else exact[0]
+
+
+def short_uid(uid: str) -> str:
+    """A uid shortened for people (``be7179299a95_0``); :func:`find_trial` accepts it back."""
+    hash_, _, revision = uid.rpartition("_")
+    return f"{hash_[:12]}_{revision}" if len(hash_) > 12 else uid
+
+
+def _escape(text: str) -> str:
+    return "".join(c if c.isalnum() or c == "_" else "\\" + c for c in text)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def status_name(trial: Trial) -> str:
+    """The status as people read it (``Completed``, ``Running``, ``reserved``, ...)."""
+    return trial.status.name if trial.status is not None else "-"
+
+
+def duration(trial: Trial, now: float | None = None) -> float | None:
+    """Seconds from start to end (or to the last heartbeat / now while running), None if unknown."""
+    meta = trial.metadata
+    start = _number(meta.get("start_time"))
+    if start is None:
+        return None
+    end = _number(meta.get("end_time"))
+    if end is None or end < start:
+        running = trial.status is Status.Running
+        end = (now or time.time()) if running else _number(meta.get("heartbeat"))
+    return None if end is None else max(0.0, end - start)
+
+
+def last_value(points: list[list[Any]]) -> Any:
+    """The value of a series' last point (None for an empty series)."""
+    return points[-1][1] if points else None
+
+
+def best_value(name: str, points: list[list[Any]]) -> Any:
+    """The best value of a series: smallest for losses and errors, largest otherwise."""
+    values = [p[1] for p in points if isinstance(p[1], (int, float)) and not math.isnan(p[1])]
+    if not values:
+        return None
+    lower = any(word in name.lower() for word in _LOWER_IS_BETTER)
+    return min(values) if lower else max(values)
+
+
+def varying_parameters(trials: list[Trial]) -> list[str]:
+    """Parameter names whose value differs between trials (all of them for a single trial)."""
+    names = sorted({k for t in trials for k in t.parameters})
+    if len(trials) < 2:
+        return names
+    varying = [n for n in names if len({repr(t.parameters.get(n)) for t in trials}) > 1]
+    return varying or names
+
+
+def summary_row(trial: Trial) -> dict[str, Any]:
+    """A trial as one flat row: identity, status, times, parameters and last metric values."""
+    return {
+        "uid": trial.uid,
+        "name": trial.name,
+        "project": trial.project_id,
+        "group": trial.group_id,
+        "status": status_name(trial),
+        "start_time": _number(trial.metadata.get("start_time")),
+        "duration": duration(trial),
+        "parameters": dict(trial.parameters),
+        "metrics": {k: last_value(v) for k, v in trial.metrics.items()},
+    }
