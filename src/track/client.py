@@ -10,9 +10,12 @@ import argparse
 import json
 import logging
 import os
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from track.configuration import options
+from track.distributed import RankPolicy
+from track.forward import Forwarder, ForwardingProtocol, make_forwarders
 from track.logger import TrialLogger
 from track.persistence import get_protocol
 from track.persistence.protocol import Protocol
@@ -32,7 +35,7 @@ __all__ = ["DEFAULT_URI", "TrackClient", "TrialDoesNotExist", "pipeline_options"
 log = logging.getLogger("track.client")
 
 #: The embedded store used when no URI is given (nor ``TRACK_URI``, nor ``uri`` in track.config).
-DEFAULT_URI = "file://track.json"
+DEFAULT_URI = "sqlite:///track.db"
 ORPHAN_PROJECT = "orphan"
 
 
@@ -75,12 +78,29 @@ class TrackClient:
     default store. Keyword options tune the write pipeline (``flush_interval``,
     ``durability``, ``max_points``, ``max_bytes``, ``on_full``, ``heartbeat_interval``,
     ``exit_timeout``, ``spill_dir``); each also reads ``TRACK_<OPTION>``.
+
+    ``forward`` names trackers every write is also sent to (default: ``TRACK_FORWARD``, see
+    docs/forwarding.md); ``ranks`` is "zero" (default, ``TRACK_RANKS``), "all" or "separate"
+    (see docs/distributed.md).
     """
 
-    def __init__(self, backend: str | Protocol | None = None, **pipeline: Any) -> None:
+    def __init__(
+        self,
+        backend: str | Protocol | None = None,
+        forward: str | Sequence[str | Forwarder] | None = None,
+        ranks: str | None = None,
+        forward_options: Mapping[str, Mapping[str, Any]] | None = None,
+        **pipeline: Any,
+    ) -> None:
         if backend is None or backend == "none":
             backend = options("uri", DEFAULT_URI)
+        self.ranks = RankPolicy.detect(ranks or options("ranks", "zero"))
+        if self.ranks.muted:
+            backend = "ephemeral:"  # a non-zero rank in the default mode does no I/O
         self.protocol = backend if isinstance(backend, Protocol) else get_protocol(backend)
+        forwarders = make_forwarders(forward, forward_options) if self.ranks.forwards else []
+        if forwarders:
+            self.protocol = ForwardingProtocol(self.protocol, forwarders)
         self.pipeline = WritePipeline(self.protocol, pipeline_options(**pipeline))
         self.project: Project | None = None
         self.group: TrialGroup | None = None
@@ -163,14 +183,40 @@ class TrackClient:
         arguments = kwargs.pop("arguments", None)
         parameters = {**_as_parameters(arguments), **kwargs.pop("parameters", {})}
         kwargs.setdefault("version", self._version or default_version_hash())
+        if self.ranks.mode == "separate":
+            parameters = self._join_rank_group(parameters, kwargs)
         trial = Trial(parameters=jsonable_dict(parameters), **kwargs)
-        logger = TrialLogger(trial, self.protocol, self.pipeline, create=self._insert)
+        logger = TrialLogger(
+            trial,
+            self.protocol,
+            self.pipeline,
+            create=self._insert,
+            muted=self.ranks.muted,
+            rank_suffix=self.ranks.suffix,
+        )
         if parameters:
             logger._ensure_created()
         self.trial = logger
         return logger
 
+    def _join_rank_group(
+        self, parameters: dict[str, Any], kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
+        base = kwargs.get("name") or "distributed"
+        if self.group is None:
+            self.set_group(name=f"{base}-{self.ranks.launch}" if self.ranks.launch else base)
+        kwargs["name"] = f"{base}-rank{self.ranks.info.rank}"
+        return {**parameters, "rank": self.ranks.info.rank}
+
     def _insert(self, trial: Trial) -> Trial:
+        if self.ranks.muted:
+            return self.protocol.new_trial(trial, auto_increment=True) or trial
+        if self.ranks.mode == "all":
+            return self.ranks.attach(trial, self._insert_trial, self.protocol)
+        return self._insert_trial(trial)
+
+    def _insert_trial(self, trial: Trial) -> Trial:
+        trial.metadata.update(self.ranks.metadata())
         project = self._project()
         trial._hash = trial.hash  # parameters are now fixed: freeze the identity
         trial.project_id = project.uid
@@ -209,7 +255,13 @@ class TrackClient:
         found = self.protocol.get_trial(trial)
         if not found:
             raise TrialDoesNotExist(f"no trial {trial.uid} in {self.protocol.__class__.__name__}")
-        self.trial = TrialLogger(found[0], self.protocol, self.pipeline)
+        self.trial = TrialLogger(
+            found[0],
+            self.protocol,
+            self.pipeline,
+            muted=self.ranks.muted,
+            rank_suffix=self.ranks.suffix,
+        )
         set_current_trial(found[0])
         return self.trial
 

@@ -19,6 +19,7 @@ __all__ = [
     "Protocol",
     "UnknownScheme",
     "get_protocol",
+    "make_comet_ml",
     "make_ephemeral_protocol",
     "make_local",
     "make_pickled_protocol",
@@ -38,6 +39,7 @@ _registry: dict[str, Factory | str] = {
     "postgres": "track.persistence.sql:SQLProtocol",
     "cockroach": "track.persistence.sql:SQLProtocol",
     "socket": "track.persistence.socketed:SocketClient",
+    "comet": "track.persistence.cometml:CometProtocol",
 }
 
 
@@ -87,3 +89,8 @@ def make_ephemeral_protocol(uri: str | URI = "ephemeral:") -> Protocol:
 def make_pickled_protocol(uri: str | URI) -> Protocol:
     """A ``pickled://`` store (seed API); never load a pickle from an untrusted source."""
     return _factory("pickled")(parse_uri(uri))
+
+
+def make_comet_ml(uri: str | URI) -> Protocol:
+    """A ``comet://workspace/project`` store forwarding to Comet.ml (seed API; needs comet_ml)."""
+    return _factory("comet")(parse_uri(uri))
