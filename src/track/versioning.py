@@ -21,6 +21,7 @@ __all__ = [
     "compute_version",
     "default_version_hash",
     "get_file_version",
+    "get_git_branch",
     "get_git_version",
     "is_iterable",
 ]
@@ -106,6 +107,31 @@ def get_git_version(module: str | None = None) -> tuple[str | None, bool | None]
         return None, None
     status = git("status", "--porcelain", "--untracked-files=no")
     return commit, bool(status)
+
+
+def get_git_branch(module: str | None = None) -> str | None:
+    """The branch checked out in the work tree holding ``module`` (default: the running script).
+
+    Reads ``.git/HEAD`` rather than running git (no second subprocess per trial). Returns None
+    outside a git work tree or on a detached HEAD.
+    """
+    path = os.path.abspath(module or _main_script() or os.getcwd())
+    folder = path if os.path.isdir(path) else os.path.dirname(path)
+    while not os.path.exists(os.path.join(folder, ".git")):
+        if os.path.dirname(folder) == folder:
+            return None
+        folder = os.path.dirname(folder)
+    git_dir = os.path.join(folder, ".git")
+    try:
+        if os.path.isfile(git_dir):  # a worktree or submodule: ".git" names the real folder
+            with open(git_dir, encoding="utf-8") as file:
+                git_dir = os.path.join(folder, file.read().strip().removeprefix("gitdir: "))
+        with open(os.path.join(git_dir, "HEAD"), encoding="utf-8") as file:
+            head = file.read().strip()
+    except OSError:
+        return None
+    prefix = "ref: refs/heads/"
+    return head[len(prefix) :] if head.startswith(prefix) else None
 
 
 def is_iterable(iterable: Any) -> bool:
