@@ -260,3 +260,30 @@ def test_pickled_store_round_trip(tmp_path: Path) -> None:
         state = pickle.load(file)
     assert state["format"] == "track/1"
     assert state["trials"][trial.uid]["parameters"] == {"lr": 0.1}
+
+
+def test_file_written_piecewise_equals_the_state(tmp_path: Path) -> None:
+    """Flushes that encode only new points still write exactly the store's state."""
+    from track.persistence.local import FileProtocol
+    from track.persistence.memory import EphemeralProtocol
+    from track.persistence.protocol import TrialBatch
+    from track.serialization import trial_to_doc
+    from track.structure import Trial
+
+    path = tmp_path / "store.json"
+    stores = [FileProtocol(f"file://{path}"), EphemeralProtocol()]
+    for store in stores:
+        trial = Trial(parameters={"x": 1})
+        store.new_trial(trial)
+        for seq in range(1, 40):
+            batch = TrialBatch(
+                writer="w",
+                seq=seq,
+                metrics=[(f"m{seq % 3}", seq, seq / 3, 0.5), ("loss", None, 1.0 / seq, 0.25)],
+                metadata={"epoch": seq} if seq % 5 == 0 else {},
+                status={"name": "Running", "value": 101} if seq == 7 else None,
+            )
+            store.log_trial_batch(trial, batch)
+    on_disk = json.loads(path.read_text())["trials"][trial.uid]
+    in_memory = trial_to_doc(stores[1].get_trial(trial)[0])
+    assert on_disk == in_memory

@@ -125,7 +125,15 @@ class DocumentStore(Protocol):
                 if writers.get(batch.writer, -1) >= batch.seq:
                     return
                 writers[batch.writer] = batch.seq
-            apply_batch(self._trial_doc(state, trial.uid), batch)
+            doc = state["trials"].get(trial.uid)
+            if doc is None:
+                raise TrialNotFound(f"no trial {trial.uid!r} in this store")
+            apply_batch(doc, batch)
+            self._batch_applied(trial.uid, batch)
+
+    def _batch_applied(self, uid: str, batch: TrialBatch) -> None:
+        """Hook: a batch was applied to trial ``uid`` (the file store encodes just the new points)."""
+        self._changed.add(uid)
 
     def log_trial_arguments(self, trial: Trial, **kwargs: Any) -> None:
         """Merge parameters into the stored trial, keeping its uid."""

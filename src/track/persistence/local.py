@@ -29,6 +29,7 @@ import tempfile
 from typing import Any
 
 from track.persistence.documents import DocumentStore, empty_state
+from track.persistence.protocol import TrialBatch
 from track.persistence.utils import URI, parse_uri
 
 __all__ = ["FileProtocol"]
@@ -79,6 +80,15 @@ class FileProtocol(DocumentStore):
         if self.eager:
             self._write(self.path)
 
+    def _batch_applied(self, uid: str, batch: TrialBatch) -> None:
+        encoded = self._encoded_trials.get(uid)
+        if encoded is None or uid in self._changed:
+            self._changed.add(uid)
+            return
+        encoded.append_points(batch.metrics)
+        if batch.metadata or batch.tags or batch.chronos or batch.status or batch.errors:
+            encoded.head = None
+
     def commit(self, file_name_override: str | None = None, **kwargs: Any) -> None:
         """Write the state now (to ``file_name_override`` when given, e.g. a copy)."""
         with self._transaction(write=False):
@@ -100,14 +110,13 @@ class FileProtocol(DocumentStore):
 
     def _encode(self) -> bytes:
         state = self._state
-        trials = state["trials"]
         cache = self._encoded_trials
         lines = []
-        for uid, doc in trials.items():
-            line = cache.get(uid)
-            if line is None:
-                line = cache[uid] = f"{json.dumps(uid)}: {json.dumps(doc, ensure_ascii=False)}"
-            lines.append(line)
+        for uid, doc in state["trials"].items():
+            encoded = cache.get(uid)
+            if encoded is None:
+                encoded = cache[uid] = _EncodedTrial(doc)
+            lines.append(f"{json.dumps(uid)}: {encoded.text(doc)}")
         head = ",\n".join(
             f"{json.dumps(key)}: {json.dumps(state.get(key, {}), ensure_ascii=False)}"
             for key in ("projects", "groups", "writers")
@@ -136,3 +145,39 @@ class FileProtocol(DocumentStore):
         if path == self.path:
             stat = os.stat(path)
             self._signature = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
+
+class _EncodedTrial:
+    """A trial's JSON text kept in pieces, so a flush encodes only the points it adds.
+
+    Metrics only ever grow by appending, so each series is kept as a list of encoded chunks
+    (``[s,v,t],[s,v,t]``); the rest of the document (``head``) is encoded again only when a
+    batch changed it.
+    """
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self.head: str | None = None
+        self.series: dict[str, list[str]] = {}
+        for name, points in doc.get("metrics", {}).items():
+            self.series[name] = [_points_text(points)] if points else []
+
+    def append_points(self, points: list[tuple[str, Any, float, float]]) -> None:
+        grouped: dict[str, list[list[Any]]] = {}
+        for name, step, value, when in points:
+            grouped.setdefault(name, []).append([step, value, when])
+        for name, rows in grouped.items():
+            self.series.setdefault(name, []).append(_points_text(rows))
+
+    def text(self, doc: dict[str, Any]) -> str:
+        if self.head is None:
+            rest = {k: v for k, v in doc.items() if k != "metrics"}
+            self.head = json.dumps(rest, ensure_ascii=False)[:-1]
+        metrics = ", ".join(
+            f"{json.dumps(name, ensure_ascii=False)}: [{','.join(chunks)}]"
+            for name, chunks in self.series.items()
+        )
+        return f'{self.head}, "metrics": {{{metrics}}}}}'
+
+
+def _points_text(points: list[list[Any]]) -> str:
+    return json.dumps(points, ensure_ascii=False)[1:-1]
