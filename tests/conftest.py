@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,11 +36,79 @@ def _pickled(tmp_path: Path) -> Iterator[str]:
     yield f"pickled://{tmp_path / 'store.pkl'}"
 
 
+def _socket(layer: str | None) -> Callable[[Path], contextmanager]:
+    """A real ``track serve`` subprocess forwarding to a file:// store in the test's folder."""
+
+    @contextmanager
+    def kind(tmp_path: Path) -> Iterator[str]:
+        from server.trackserver import running_server
+
+        folder = tmp_path / "track-server"
+        folder.mkdir()
+        with running_server(folder, f"file://{folder / 'store.json'}", layer=layer) as server:
+            yield server.uri()
+
+    return kind
+
+
+@contextmanager
+def _sqlite(tmp_path: Path) -> Iterator[str]:
+    yield f"sqlite:///{tmp_path / 'store.db'}"
+
+
+#: the PostgreSQL the suite uses (trust auth); each test gets its own schema, dropped afterwards
+POSTGRES = os.environ.get("TRACK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def postgres_or_skip() -> str:
+    """The test PostgreSQL's URI; skips when it is unreachable, fails instead when CI=true."""
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        psycopg.connect(POSTGRES, connect_timeout=3).close()
+    except psycopg.OperationalError as error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and PostgreSQL at {POSTGRES} is unreachable: {error}")
+        pytest.skip(f"PostgreSQL at {POSTGRES} is unreachable")
+    return POSTGRES
+
+
+@contextmanager
+def fresh_postgres_schema(scheme: str = "postgresql") -> Iterator[str]:
+    """A store URI on a new schema of the test database, dropped (CASCADE) afterwards."""
+    import psycopg
+    from psycopg import sql
+
+    base = postgres_or_skip()
+    schema = f"track_test_{uuid.uuid4().hex[:16]}"
+    try:
+        yield f"{scheme}://{base.split('://', 1)[1]}?schema={schema}"
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            drop = sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+            conn.execute(drop)
+
+
+@pytest.fixture
+def fresh_postgres() -> Callable[..., contextmanager]:
+    """``fresh_postgres_schema``, for tests that need a PostgreSQL store URI of their own."""
+    return fresh_postgres_schema
+
+
+@contextmanager
+def _postgresql(tmp_path: Path) -> Iterator[str]:
+    with fresh_postgres_schema() as uri:
+        yield uri
+
+
 #: test id -> context manager yielding a fresh store URI
 STORE_KINDS: dict[str, Callable[[Path], contextmanager]] = {
     "ephemeral": _ephemeral,
     "file": _file,
     "pickled": _pickled,
+    "sqlite": _sqlite,
+    "postgresql": _postgresql,
+    "socket-aes": _socket("AES"),
+    "socket-plain": _socket(None),
 }
 
 #: stores that another process can open (ephemeral lives in one process only)

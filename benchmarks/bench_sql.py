@@ -1,0 +1,240 @@
+"""SQL store figures: ingest points/s (1 and 32 writers), filter latency, 1M-point read, size.
+
+Usage::
+
+    python benchmarks/bench_sql.py [--postgres postgresql://postgres@127.0.0.1:5432/test]
+                                   [--points 1000000] [--trials 10000]
+
+Runs against a fresh SQLite file and (when reachable) a fresh PostgreSQL schema, dropped
+afterwards, and prints one table. Writes go through ``log_trial_batch`` with pipeline-sized
+batches (what the write pipeline sends): this measures the store, not the logging loop. With
+MLflow installed, its SQLite tracking store runs the same ingest and read for comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from track.persistence import get_protocol
+from track.persistence.protocol import TrialBatch
+from track.structure import Trial
+
+BATCH = 30_000  # points per batch: about what one flush of a busy training loop carries
+
+
+def _batches(trial: Trial, points: int, writer: str) -> list[TrialBatch]:
+    now = time.time()
+    batches = []
+    for seq, start in enumerate(range(0, points, BATCH), 1):
+        metrics = [
+            (name, step, step * 0.001, now)
+            for step in range(start // 3, (start + BATCH) // 3)
+            for name in ("loss", "acc", "lr")
+        ]
+        batches.append(TrialBatch(writer=writer, seq=seq, metrics=metrics[: points - start]))
+    return batches
+
+
+def _ingest(uri: str, name: str, points: int) -> float:
+    """Write ``points`` points to a new trial; returns the seconds spent in the store."""
+    store = get_protocol(uri)
+    trial = store.new_trial(Trial(name=name, parameters={"writer": name}))
+    batches = _batches(trial, points, uuid.uuid4().hex)
+    start = time.perf_counter()
+    for batch in batches:
+        store.log_trial_batch(trial, batch)
+    elapsed = time.perf_counter() - start
+    store.close()
+    return elapsed
+
+
+def _ingest_job(args: tuple[str, str, int, Any]) -> float:
+    uri, name, points, barrier = args
+    barrier.wait()
+    return _ingest(uri, name, points)
+
+
+def ingest_parallel(uri: str, writers: int, points_each: int) -> float:
+    """Points/s with ``writers`` processes writing at once (wall clock of the slowest)."""
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Manager().Barrier(writers + 1)
+    with ctx.Pool(writers) as pool:
+        jobs = [(uri, f"w{i}", points_each, barrier) for i in range(writers)]
+        result = pool.map_async(_ingest_job, jobs)
+        barrier.wait()
+        start = time.perf_counter()
+        result.get()
+        elapsed = time.perf_counter() - start
+    return writers * points_each / elapsed
+
+
+def filter_latency(uri: str, trials: int) -> tuple[float, float]:
+    """Median ms of a parameter filter over ``trials`` trials (light and full reads)."""
+    store = get_protocol(uri)
+    now = time.time()
+    for i in range(trials):
+        trial = store.new_trial(Trial(name="f", parameters={"lr": i / trials, "i": i}))
+        if i % 10 == 0 or i < 50:
+            metrics = [("loss", s, 1.0 / (s + 1), now) for s in range(20)]
+            store.log_trial_batch(trial, TrialBatch(metrics=metrics))
+    query = {"parameters.lr": {"$gte": 0.995}}
+    light = _median_ms(lambda: store.fetch_trials(query, with_metrics=False))
+    full = _median_ms(lambda: store.fetch_trials(query, with_metrics=True))
+    assert len(store.fetch_trials(query, with_metrics=False)) == trials // 200
+    store.close()
+    return light, full
+
+
+def _median_ms(action: Callable[[], Any], repeat: int = 7) -> float:
+    timings = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        action()
+        timings.append((time.perf_counter() - start) * 1000)
+    return statistics.median(timings)
+
+
+def read_series(uri: str, points: int) -> tuple[float, float]:
+    """Seconds to read back one series of ``points`` points, and its write time."""
+    store = get_protocol(uri)
+    trial = store.new_trial(Trial(name="series", parameters={"n": points}))
+    now = time.time()
+    start = time.perf_counter()
+    for first in range(0, points, BATCH):
+        metrics = [("loss", s, s * 0.5, now) for s in range(first, min(points, first + BATCH))]
+        store.log_trial_batch(trial, TrialBatch(metrics=metrics))
+    write = time.perf_counter() - start
+    start = time.perf_counter()
+    series = store.get_trial_metrics(trial, ["loss"])["loss"]
+    read = time.perf_counter() - start
+    assert len(series) == points
+    store.close()
+    return read, write
+
+
+def size_per_million(uri: str, points: int) -> float:
+    """MB the database grows by per million points (one trial, 3 metrics)."""
+    store = get_protocol(uri)
+    before = _size(store)
+    _ingest(uri, "size", points)
+    after = _size(store)
+    store.close()
+    return (after - before) / 1e6 * 1_000_000 / points
+
+
+def _size(store: Any) -> int:
+    if store.dialect.name == "sqlite":
+        store._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return os.path.getsize(store.dialect.path)
+    return int(
+        store._run(
+            lambda cur: cur.one(
+                "SELECT SUM(pg_total_relation_size(c.oid)) FROM pg_class c"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = current_schema() AND c.relkind = 'r'"
+            )[0]
+        )
+    )
+
+
+def mlflow_figures(folder: str, points: int) -> dict[str, str]:
+    """The same ingest and read with MLflow's SQLite store, if MLflow is installed."""
+    try:
+        from mlflow.entities import Metric
+        from mlflow.tracking import MlflowClient
+    except ImportError:
+        return {}
+    try:
+        client = MlflowClient(tracking_uri=f"sqlite:///{folder}/mlflow.db")
+        run = client.create_run(client.create_experiment("bench"))
+    except Exception as error:  # mlflow-skinny has no SQL store (it needs sqlalchemy)
+        print(f"MLflow's sqlite store is unavailable: {type(error).__name__}: {error}"[:200])
+        return {}
+    now = int(time.time() * 1000)
+    metrics = [Metric("loss", s * 0.5, now, s) for s in range(points)]
+    start = time.perf_counter()
+    for first in range(0, points, 1000):  # MLflow's log_batch limit
+        client.log_batch(run.info.run_id, metrics=metrics[first : first + 1000])
+    ingest = points / (time.perf_counter() - start)
+    start = time.perf_counter()
+    client.get_metric_history(run.info.run_id, "loss")
+    read = time.perf_counter() - start
+    return {"ingest 1 writer": f"{ingest:,.0f}", "read series": f"{read:.2f} s"}
+
+
+def postgres_schema(base: str) -> tuple[str, Callable[[], None]] | None:
+    """A fresh schema URI on ``base`` and a function dropping it; None if unreachable."""
+    try:
+        import psycopg
+        from psycopg import sql
+
+        psycopg.connect(base, connect_timeout=3).close()
+    except Exception as error:
+        print(f"PostgreSQL at {base} skipped: {error}")
+        return None
+    schema = f"track_bench_{uuid.uuid4().hex[:12]}"
+
+    def drop() -> None:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+    return f"{base}?schema={schema}", drop
+
+
+def measure(uri: str, args: argparse.Namespace) -> dict[str, str]:
+    """Every figure for one store."""
+    get_protocol(uri).close()
+    one = args.points / _ingest(uri, "single", args.points)
+    many = ingest_parallel(uri, 32, args.points // 32)
+    light, full = filter_latency(uri, args.trials)
+    read, _ = read_series(uri, 1_000_000)
+    size = size_per_million(uri, args.points)
+    return {
+        "ingest 1 writer": f"{one:,.0f}",
+        "ingest 32 writers": f"{many:,.0f}",
+        f"filter {args.trials} trials (light)": f"{light:.1f} ms",
+        f"filter {args.trials} trials (full)": f"{full:.1f} ms",
+        "read series": f"{read:.2f} s",
+        "MB per 1M points": f"{size:.1f}",
+    }
+
+
+def main() -> None:
+    """Measure and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--points", type=int, default=1_000_000)
+    parser.add_argument("--trials", type=int, default=10_000)
+    args = parser.parse_args()
+    columns: dict[str, dict[str, str]] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        columns["sqlite"] = measure(f"sqlite:///{folder}/bench.db", args)
+        pg = postgres_schema(args.postgres)
+        if pg is not None:
+            try:
+                columns["postgresql"] = measure(pg[0], args)
+            finally:
+                pg[1]()
+        mlflow = mlflow_figures(folder, args.points)
+        if mlflow:
+            columns["mlflow sqlite"] = mlflow
+    rows = list(next(iter(columns.values())))
+    width = max(len(r) for r in rows) + 2
+    print(f"{'':{width}}" + "".join(f"{name:>18}" for name in columns))
+    for row in rows:
+        print(f"{row:{width}}" + "".join(f"{c.get(row, '-'):>18}" for c in columns.values()))
+    print("(points/s for ingest; 'light' = with_metrics=False; series = 1,000,000 points)")
+    if "mlflow sqlite" not in columns:
+        print("MLflow column skipped: install mlflow (with its SQL store) to compare")
+
+
+if __name__ == "__main__":
+    main()

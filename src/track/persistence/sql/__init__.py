@@ -1,0 +1,589 @@
+"""SQL stores: ``sqlite:///track.db``, ``postgresql://user:pw@host:port/db``, ``cockroach://...``.
+
+One implementation, three dialects (:mod:`.dialects`). The schema (:mod:`.schema`) is
+normalized and versioned: metric points are rows, parameters/metadata/tags are JSON columns
+that queries reach by dotted path (:mod:`.compile` turns the query language into SQL). Each
+pipeline batch is one transaction: points go in with one multi-row insert (``executemany`` on
+SQLite and CockroachDB, ``COPY`` on PostgreSQL) and the writer's last ``seq`` is updated in the
+same transaction, so a retried batch is applied once.
+
+Reads do not load series unless asked: ``fetch_trials(q, with_metrics=False)`` reads each
+metric's last point from the ``series`` table, and :meth:`SQLProtocol.get_trial_metrics` loads
+full series on demand.
+"""
+
+from __future__ import annotations
+
+import gc
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from track.liveness import HEARTBEAT_KEY, INTERVAL_KEY, STALE_AFTER_INTERVALS, effective_status_doc
+from track.persistence.protocol import (
+    GROUP_UPDATE_METHODS,
+    TRIAL_UPDATE_METHODS,
+    Protocol,
+    TrialBatch,
+    check_update_method,
+)
+from track.persistence.sql.compile import (
+    GROUP_FIELDS,
+    PROJECT_FIELDS,
+    TRIAL_FIELDS,
+    Fields,
+    compile_where,
+)
+from track.persistence.sql.dialects import Dialect, encode_json, make_dialect
+from track.persistence.sql.schema import ensure_schema
+from track.persistence.utils import URI, parse_uri
+from track.query import parse
+from track.serialization import (
+    group_from_doc,
+    jsonable_dict,
+    project_from_doc,
+    trial_from_doc,
+    trial_to_doc,
+)
+from track.structure import Project, Trial, TrialGroup
+
+__all__ = ["SQLProtocol", "TrialNotFound"]
+
+T = TypeVar("T")
+TRIAL_COLUMNS = (
+    "t.id, t.uid, t.hash, t.revision, t.name, t.description, t.version, t.project_id,"
+    " t.group_id, t.status_name, t.status_value, t.parameters, t.metadata, t.tags,"
+    " t.chronos, t.errors"
+)
+#: how long a write keeps retrying a locked database or a serialization failure
+RETRY_SECONDS = 120.0
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building millions of point lists (no cycles)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+class TrialNotFound(KeyError):
+    """A write names a trial the store does not hold."""
+
+
+def stale_after(metadata: dict[str, Any]) -> float | None:
+    """When a Running trial with this metadata starts reading as Interrupted (None: never)."""
+    beat, interval = metadata.get(HEARTBEAT_KEY), metadata.get(INTERVAL_KEY)
+    if isinstance(beat, (int, float)) and isinstance(interval, (int, float)):
+        return float(beat + STALE_AFTER_INTERVALS * interval)
+    return None
+
+
+class SQLProtocol(Protocol):
+    """A store in a SQL database; one connection per object, shared by its threads."""
+
+    def __init__(self, uri: str | URI, **options: Any) -> None:
+        self.uri = parse_uri(uri)
+        self.dialect: Dialect = make_dialect(self.uri)
+        self.path = getattr(self.dialect, "path", None)
+        self.retries = 0
+        self._lock = threading.RLock()
+        self._cursor: Any = None
+        self._conn = self._with_retry(self.dialect.connect)
+        self._run(lambda cur: ensure_schema(self.dialect, cur.raw))
+
+    # ---- transactions -------------------------------------------------------------------
+
+    def _with_retry(self, action: Callable[[], T]) -> T:
+        deadline = time.monotonic() + RETRY_SECONDS
+        delay = 0.005
+        while True:
+            try:
+                return action()
+            except Exception as error:
+                if not self.dialect.retryable(error) or time.monotonic() > deadline:
+                    raise
+            self.retries += 1
+            time.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 0.5)
+
+    def _run(self, operation: Callable[[Any], T], write: bool = True) -> T:
+        """Run ``operation(cursor)`` in one transaction, retried whole when the database asks.
+
+        A call made while a transaction is open (``fetch_and_update_trial`` applying an update
+        method) joins it.
+        """
+        with self._lock:
+            if self._cursor is not None:
+                return operation(self._cursor)
+            return self._with_retry(lambda: self._attempt(operation, write))
+
+    def _attempt(self, operation: Callable[[Any], T], write: bool) -> T:
+        dialect, conn = self.dialect, self._conn
+        try:
+            self._cursor = _Cursor(dialect, dialect.begin(conn, write))
+            result = operation(self._cursor)
+            dialect.commit(conn)
+            return result
+        except BaseException:
+            dialect.rollback(conn)
+            raise
+        finally:
+            self._cursor = None
+
+    # ---- writes -------------------------------------------------------------------------
+
+    def _lock_trial(self, cur: _Cursor, uid: str, columns: str = "id") -> tuple[Any, ...]:
+        row = cur.one(f"SELECT {columns} FROM trials WHERE uid = ?{self.dialect.for_update}", uid)
+        if row is None:
+            raise TrialNotFound(f"no trial {uid!r} in this store")
+        return row
+
+    def log_trial_batch(self, trial: Trial, batch: TrialBatch) -> None:
+        """Apply ``batch`` in one transaction, once per (writer, seq)."""
+
+        def apply(cur: _Cursor) -> None:
+            if batch.writer and not self._claim(cur, batch.writer, batch.seq):
+                return
+            changes = batch.metadata or batch.tags or batch.chronos or batch.errors
+            if not (changes or batch.status is not None):
+                trial_id = self._lock_trial(cur, trial.uid)[0]
+                self._append_points(cur, trial_id, batch.metrics)
+                return
+            row = self._lock_trial(cur, trial.uid, "id, metadata, tags, chronos, errors")
+            self._append_points(cur, row[0], batch.metrics)
+            load = self.dialect.load_json
+            metadata = {**(load(row[1]) or {}), **batch.metadata}
+            tags = {**(load(row[2]) or {}), **batch.tags}
+            chronos = {**(load(row[3]) or {}), **batch.chronos}
+            errors = [*(load(row[4]) or []), *batch.errors]
+            j = self.dialect.json_param
+            sql = f"UPDATE trials SET metadata = {j}, tags = {j}, chronos = {j}, errors = {j}"
+            params: list[Any] = [encode_json(v) for v in (metadata, tags, chronos, errors)]
+            if batch.status is not None:
+                sql += ", status_name = ?, status_value = ?"
+                params += [batch.status.get("name"), batch.status.get("value")]
+            cur.run(sql + ", stale_after = ? WHERE id = ?", *params, stale_after(metadata), row[0])
+
+        self._run(apply)
+
+    def _claim(self, cur: _Cursor, writer: str, seq: int) -> bool:
+        """Record ``seq`` as ``writer``'s last batch; False if it was applied already."""
+        row = cur.one(
+            "INSERT INTO writers (writer, last_seq) VALUES (?, ?) ON CONFLICT (writer) DO UPDATE"
+            " SET last_seq = excluded.last_seq WHERE writers.last_seq < excluded.last_seq"
+            " RETURNING last_seq",
+            writer,
+            seq,
+        )
+        return row is not None
+
+    def _append_points(self, cur: _Cursor, trial_id: int, metrics: list[Any]) -> None:
+        if not metrics:
+            return
+        with _gc_paused():
+            self._insert_points(cur, trial_id, metrics)
+
+    def _insert_points(self, cur: _Cursor, trial_id: int, metrics: list[Any]) -> None:
+        by_name: dict[str, list[tuple[Any, Any, Any]]] = {}
+        for name, step, value, when in metrics:
+            points = by_name.get(name)
+            if points is None:
+                points = by_name[name] = []
+            points.append((step, value, when))
+        known = {
+            name: (sid, count)
+            for sid, name, count in cur.all(
+                "SELECT id, name, count FROM series WHERE trial_id = ?", trial_id
+            )
+        }
+        dialect = self.dialect
+        rows: list[Any] = []
+        updates = []
+        for name, points in by_name.items():
+            if name in known:
+                sid, count = known[name]
+            else:
+                sid = cur.one(
+                    "INSERT INTO series (trial_id, name, count) VALUES (?, ?, 0) RETURNING id",
+                    trial_id,
+                    name,
+                )[0]
+                count = 0
+            rows.extend(dialect.point_rows(sid, count, points))
+            step, value, when = points[-1]
+            updates.append((count + len(points), *dialect.step_params(step), value, when, sid))
+        dialect.insert_points(cur.raw, rows)
+        last = ", ".join(f"last_{c} = ?" for c in dialect.step_columns)
+        cur.many(
+            f"UPDATE series SET count = ?, {last}, last_value = ?, last_time = ? WHERE id = ?",
+            updates,
+        )
+
+    def _update_json(
+        self, table: str, uid: str, column: str, changes: dict[str, Any], missing: type
+    ) -> None:
+        def apply(cur: _Cursor) -> None:
+            row = cur.one(
+                f"SELECT id, {column} FROM {table} WHERE uid = ?{self.dialect.for_update}", uid
+            )
+            if row is None:
+                raise missing(f"no {table} row {uid!r} in this store")
+            merged = {**(self.dialect.load_json(row[1]) or {}), **changes}
+            cur.run(
+                f"UPDATE {table} SET {column} = {self.dialect.json_param} WHERE id = ?",
+                encode_json(merged),
+                row[0],
+            )
+
+        self._run(apply)
+
+    def log_trial_arguments(self, trial: Trial, **kwargs: Any) -> None:
+        """Merge parameters into the stored trial (its uid does not change)."""
+        self._update_json("trials", trial.uid, "parameters", jsonable_dict(kwargs), TrialNotFound)
+
+    def set_group_metadata(self, group: TrialGroup, **kwargs: Any) -> None:
+        """Set metadata keys of a stored group."""
+        self._update_json("trial_group", group.uid, "metadata", jsonable_dict(kwargs), KeyError)
+
+    # ---- projects and groups ------------------------------------------------------------
+
+    def new_project(self, project: Project) -> Project | None:
+        """Insert a project; None if one with this uid exists."""
+        j = self.dialect.json_param
+        sql = (
+            f"INSERT INTO projects (uid, name, description, metadata) VALUES (?, ?, ?, {j})"
+            " ON CONFLICT (uid) DO NOTHING RETURNING id"
+        )
+        args = (project.uid, project.name, project.description)
+        metadata = encode_json(jsonable_dict(project.metadata))
+        row = self._run(lambda cur: cur.one(sql, *args, metadata))
+        return project if row is not None else None
+
+    def get_project(self, project: Project) -> Project | None:
+        """The stored project with this uid, or None."""
+        found = self._projects(PROJECT_FIELDS, parse({"uid": project.uid}))
+        return found[0] if found else None
+
+    def fetch_projects(self, query: dict[str, Any] | None) -> list[Project]:
+        """Projects matching ``query``."""
+        return self._projects(PROJECT_FIELDS, parse(query))
+
+    def _projects(self, fields: Fields, conditions: Any) -> list[Project]:
+        where, params = compile_where(self.dialect, fields, conditions, time.time())
+
+        def read(cur: _Cursor) -> list[Project]:
+            projects = []
+            sql = f"SELECT p.uid, p.name, p.description, p.metadata FROM projects p WHERE {where}"
+            for uid, name, description, metadata in cur.all(sql + " ORDER BY p.id", *params):
+                groups = cur.column("SELECT uid FROM trial_group WHERE project_id = ?", uid)
+                trials = cur.column("SELECT uid FROM trials WHERE project_id = ?", uid)
+                doc = {"uid": uid, "name": name, "description": description}
+                doc.update(metadata=self.dialect.load_json(metadata), groups=groups, trials=trials)
+                projects.append(project_from_doc(doc))
+            return projects
+
+        return self._run(read, write=False)
+
+    def new_trial_group(self, group: TrialGroup) -> TrialGroup | None:
+        """Insert a group; None if it exists."""
+        j = self.dialect.json_param
+        sql = (
+            "INSERT INTO trial_group (uid, name, description, metadata, project_id)"
+            f" VALUES (?, ?, ?, {j}, ?) ON CONFLICT (uid) DO NOTHING RETURNING id"
+        )
+        args = (group.uid, group.name, group.description)
+        metadata = encode_json(jsonable_dict(group.metadata))
+        row = self._run(lambda cur: cur.one(sql, *args, metadata, group.project_id))
+        return group if row is not None else None
+
+    def get_trial_group(self, group: TrialGroup) -> TrialGroup | None:
+        """The stored group with this uid, or None."""
+        found = self._groups(parse({"uid": group.uid}))
+        return found[0] if found else None
+
+    def fetch_groups(self, query: dict[str, Any] | None) -> list[TrialGroup]:
+        """Groups matching ``query``."""
+        return self._groups(parse(query))
+
+    def _groups(self, conditions: Any, lock: str = "", limit: str = "") -> list[TrialGroup]:
+        where, params = compile_where(self.dialect, GROUP_FIELDS, conditions, time.time())
+        sql = (
+            "SELECT g.uid, g.name, g.description, g.metadata, g.project_id FROM trial_group g"
+            f" WHERE {where} ORDER BY g.id{limit}{lock}"
+        )
+
+        def read(cur: _Cursor) -> list[TrialGroup]:
+            groups = []
+            for uid, name, description, metadata, project_id in cur.all(sql, *params):
+                trials = cur.column(
+                    "SELECT t.uid FROM membership m JOIN trials t ON t.id = m.trial_id"
+                    " WHERE m.group_uid = ?",
+                    uid,
+                )
+                doc = {"uid": uid, "name": name, "description": description}
+                doc.update(metadata=self.dialect.load_json(metadata), project_id=project_id)
+                groups.append(group_from_doc({**doc, "trials": trials}))
+            return groups
+
+        return self._run(read, write=bool(lock))
+
+    def add_project_trial(self, project: Project, trial: Trial) -> None:
+        """Attach a stored trial to a project."""
+
+        def apply(cur: _Cursor) -> None:
+            trial_id = self._lock_trial(cur, trial.uid)[0]
+            cur.run("UPDATE trials SET project_id = ? WHERE id = ?", project.uid, trial_id)
+
+        self._run(apply)
+
+    def add_group_trial(self, group: TrialGroup, trial: Trial) -> None:
+        """Add a stored trial to a group (its ``group_id`` too, if it had none)."""
+
+        def apply(cur: _Cursor) -> None:
+            trial_id = self._lock_trial(cur, trial.uid)[0]
+            cur.run(
+                "INSERT INTO membership (trial_id, group_uid) VALUES (?, ?)"
+                " ON CONFLICT (trial_id, group_uid) DO NOTHING",
+                trial_id,
+                group.uid,
+            )
+            cur.run(
+                "UPDATE trials SET group_id = ? WHERE id = ? AND group_id IS NULL",
+                group.uid,
+                trial_id,
+            )
+
+        self._run(apply)
+
+    # ---- trials -------------------------------------------------------------------------
+
+    def new_trial(self, trial: Trial, auto_increment: bool = False) -> Trial | None:
+        """Insert a trial (with any metrics it holds); bump its revision when ``auto_increment``."""
+        j = self.dialect.json_param
+
+        def insert(cur: _Cursor) -> Trial | None:
+            while True:
+                doc = trial_to_doc(trial)
+                status = doc["status"] or {}
+                row = cur.one(
+                    "INSERT INTO trials (uid, hash, revision, name, description, version,"
+                    " project_id, group_id, status_name, status_value, stale_after, parameters,"
+                    f" metadata, tags, chronos, errors) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                    f" {j}, {j}, {j}, {j}, {j}) ON CONFLICT (uid) DO NOTHING RETURNING id",
+                    *(doc[k] for k in ("uid", "hash", "revision", "name", "description")),
+                    *(doc[k] for k in ("version", "project_id", "group_id")),
+                    status.get("name"),
+                    status.get("value"),
+                    stale_after(doc["metadata"]),
+                    *(encode_json(doc[k]) for k in ("parameters", "metadata", "tags")),
+                    *(encode_json(doc[k]) for k in ("chronos", "errors")),
+                )
+                if row is not None:
+                    break
+                if not auto_increment:
+                    return None
+                top = cur.one("SELECT MAX(revision) FROM trials WHERE hash = ?", trial.hash)
+                trial.revision = int(top[0]) + 1
+            cur.many(
+                "INSERT INTO membership (trial_id, group_uid) VALUES (?, ?)",
+                [(row[0], g) for g in doc["groups"]],
+            )
+            points = [(n, s, v, w) for n, series in trial.metrics.items() for s, v, w in series]
+            self._append_points(cur, row[0], points)
+            return trial
+
+        return self._run(insert)
+
+    def get_trial(self, trial: Trial) -> list[Trial]:
+        """The stored trial with this uid (a one-element list; empty if absent)."""
+        return self._trials(parse({"uid": trial.uid}), with_metrics=True)
+
+    def fetch_trials(self, query: dict[str, Any] | None, with_metrics: bool = True) -> list[Trial]:
+        """Trials matching ``query``, compiled to SQL; ``with_metrics=False`` loads last points."""
+        return self._trials(parse(query), with_metrics)
+
+    def _trials(
+        self, conditions: Any, with_metrics: bool, lock: str = "", limit: str = ""
+    ) -> list[Trial]:
+        where, params = compile_where(self.dialect, TRIAL_FIELDS, conditions, time.time())
+        chosen = f"SELECT t.id FROM trials t WHERE {where}"
+
+        def read(cur: _Cursor) -> list[Trial]:
+            rows = cur.all(
+                f"SELECT {TRIAL_COLUMNS} FROM trials t WHERE {where} ORDER BY t.id{limit}{lock}",
+                *params,
+            )
+            if not rows:
+                return []
+            if limit:
+                ids: tuple[str, list[Any]] = ("?", [rows[0][0]])
+            else:
+                ids = (chosen, list(params))
+            return self._build_trials(cur, rows, ids, with_metrics)
+
+        return self._run(read, write=bool(lock))
+
+    def _build_trials(
+        self, cur: _Cursor, rows: list[Any], ids: tuple[str, list[Any]], with_metrics: bool
+    ) -> list[Trial]:
+        chosen, params = ids
+        groups: dict[int, list[str]] = {}
+        for trial_id, group_uid in cur.all(
+            f"SELECT trial_id, group_uid FROM membership WHERE trial_id IN ({chosen})", *params
+        ):
+            groups.setdefault(trial_id, []).append(group_uid)
+        metrics = self._series(cur, chosen, params, with_metrics)
+        load = self.dialect.load_json
+        trials = []
+        for row in rows:
+            trial_id, uid, hash_, revision, name, description, version = row[:7]
+            project_id, group_id, status_name, status_value = row[7:11]
+            doc = {
+                "uid": uid,
+                "hash": hash_,
+                "revision": revision,
+                "name": name,
+                "description": description,
+                "version": version,
+                "project_id": project_id,
+                "group_id": group_id,
+                "groups": groups.get(trial_id, []),
+                "status": None
+                if status_name is None
+                else {"name": status_name, "value": status_value},
+                "parameters": load(row[11]),
+                "metadata": load(row[12]),
+                "tags": load(row[13]),
+                "chronos": load(row[14]),
+                "errors": load(row[15]),
+            }
+            trial = trial_from_doc(effective_status_doc(doc))
+            trial.metrics = metrics.get(trial_id, {})
+            trials.append(trial)
+        return trials
+
+    def _series(
+        self, cur: _Cursor, chosen: str, params: list[Any], with_metrics: bool
+    ) -> dict[int, dict[str, list[list[Any]]]]:
+        dialect = self.dialect
+        metrics: dict[int, dict[str, list[list[Any]]]] = {}
+        if not with_metrics:
+            last = ", ".join(f"last_{c}" for c in dialect.step_columns)
+            for row in cur.all(
+                f"SELECT trial_id, name, {last}, last_value, last_time FROM series"
+                f" WHERE trial_id IN ({chosen}) ORDER BY id",
+                *params,
+            ):
+                point = dialect.decode_points([row[2:]])[0]
+                metrics.setdefault(row[0], {})[row[1]] = [point]
+            return metrics
+        series = cur.all(
+            f"SELECT id, trial_id, name FROM series WHERE trial_id IN ({chosen}) ORDER BY id",
+            *params,
+        )
+        for sid, trial_id, name in series:
+            metrics.setdefault(trial_id, {})[name] = self._points(cur, sid)
+        return metrics
+
+    def _points(self, cur: _Cursor, series_id: int) -> list[list[Any]]:
+        steps = ", ".join(self.dialect.step_columns)
+        with _gc_paused():
+            sql = f"SELECT {steps}, value, time FROM points WHERE series_id = ? ORDER BY seq"
+            rows = self.dialect.fetch_points(cur.raw, self.dialect.prepare(sql), series_id)
+            return self.dialect.decode_points(rows)
+
+    def get_trial_metrics(
+        self, trial: Trial, names: list[str] | None = None
+    ) -> dict[str, list[list[Any]]]:
+        """Full series of a trial's metrics (all, or those named), loaded on demand."""
+
+        def read(cur: _Cursor) -> dict[str, list[list[Any]]]:
+            sql = "SELECT s.id, s.name FROM series s JOIN trials t ON t.id = s.trial_id"
+            sql += " WHERE t.uid = ?"
+            params: list[Any] = [trial.uid]
+            if names is not None:
+                if not names:
+                    return {}
+                sql += f" AND s.name IN ({', '.join('?' for _ in names)})"
+                params += list(names)
+            series = cur.all(sql + " ORDER BY s.id", *params)
+            return {name: self._points(cur, sid) for sid, name in series}
+
+        return self._run(read, write=False)
+
+    def fetch_and_update_trial(
+        self, query: dict[str, Any], attr: str, *args: Any, **kwargs: Any
+    ) -> Trial | None:
+        """Reserve the first matching trial (row lock, skipping locked rows) and update it.
+
+        One transaction: ``SELECT ... LIMIT 1 FOR UPDATE SKIP LOCKED`` on PostgreSQL,
+        ``BEGIN IMMEDIATE`` on SQLite, a retried SERIALIZABLE transaction on CockroachDB.
+        """
+        check_update_method(attr, TRIAL_UPDATE_METHODS)
+        conditions = parse(query)
+
+        def apply(cur: _Cursor) -> Trial | None:
+            found = self._trials(conditions, False, self.dialect.skip_locked, " LIMIT 1")
+            if not found:
+                return None
+            getattr(self, attr)(found[0], *args, **kwargs)
+            return self.get_trial(found[0])[0]
+
+        return self._run(apply)
+
+    def fetch_and_update_group(
+        self, query: dict[str, Any], attr: str, *args: Any, **kwargs: Any
+    ) -> TrialGroup | None:
+        """Pick the first matching group and apply ``attr`` to it, in one transaction."""
+        check_update_method(attr, GROUP_UPDATE_METHODS)
+        conditions = parse(query)
+
+        def apply(cur: _Cursor) -> TrialGroup | None:
+            found = self._groups(conditions, self.dialect.skip_locked, " LIMIT 1")
+            if not found:
+                return None
+            getattr(self, attr)(found[0], *args, **kwargs)
+            return self.get_trial_group(found[0])
+
+        return self._run(apply)
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._conn.close()
+
+
+class _Cursor:
+    """A driver cursor that takes ``?`` statements and positional parameters."""
+
+    __slots__ = ("dialect", "raw")
+
+    def __init__(self, dialect: Dialect, raw: Any) -> None:
+        self.dialect = dialect
+        self.raw = raw
+
+    def run(self, sql: str, *params: Any) -> None:
+        self.raw.execute(self.dialect.prepare(sql), params)
+
+    def one(self, sql: str, *params: Any) -> Any:
+        self.raw.execute(self.dialect.prepare(sql), params)
+        return self.raw.fetchone()
+
+    def all(self, sql: str, *params: Any) -> list[Any]:
+        self.raw.execute(self.dialect.prepare(sql), params)
+        return self.raw.fetchall()
+
+    def column(self, sql: str, *params: Any) -> list[Any]:
+        return [row[0] for row in self.all(sql, *params)]
+
+    def many(self, sql: str, rows: list[Any]) -> None:
+        if rows:
+            self.raw.executemany(self.dialect.prepare(sql), rows)

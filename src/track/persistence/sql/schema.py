@@ -1,0 +1,98 @@
+"""The SQL schema, versioned: a list of forward migrations and the code that applies them.
+
+A store opened on an empty database creates every table; one opened on an older schema applies
+the migrations it lacks, in one transaction, while other processes wait (``BEGIN IMMEDIATE``
+on SQLite, an advisory lock on PostgreSQL, a retried SERIALIZABLE transaction on CockroachDB).
+To change the schema, append a migration: never edit one that has shipped.
+
+Tables (``{...}`` are the dialect's types)::
+
+    schema_version(version)
+    projects(id, uid, name, description, metadata)
+    trial_group(id, uid, name, description, metadata, project_id)
+    trials(id, uid, hash, revision, name, description, version, project_id, group_id,
+           status_name, status_value, stale_after, parameters, metadata, tags, chronos, errors)
+    membership(trial_id, group_uid)             -- every group a trial belongs to
+    series(id, trial_id, name, count, last_step..., last_value, last_time)
+    points(series_id, seq, step..., value, time)   -- one row per metric point
+    writers(writer, last_seq)                   -- exactly-once batches
+
+``trials.stale_after`` is ``metadata.heartbeat + STALE_AFTER_INTERVALS * heartbeat_interval``,
+kept in a column so that queries apply the liveness rule without parsing JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from track.persistence.sql.dialects import Dialect
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "ensure_schema", "migration_statements"]
+
+MIGRATIONS: list[list[str]] = [
+    # 1: the initial schema
+    [
+        "CREATE TABLE projects (id {id_pk}, uid TEXT NOT NULL UNIQUE, name TEXT,"
+        " description TEXT, metadata {json})",
+        "CREATE TABLE trial_group (id {id_pk}, uid TEXT NOT NULL UNIQUE, name TEXT,"
+        " description TEXT, metadata {json}, project_id TEXT)",
+        "CREATE INDEX trial_group_project ON trial_group (project_id)",
+        "CREATE TABLE trials (id {id_pk}, uid TEXT NOT NULL UNIQUE, hash TEXT NOT NULL,"
+        " revision {bigint} NOT NULL, name TEXT, description TEXT, version TEXT,"
+        " project_id TEXT, group_id TEXT, status_name TEXT, status_value {bigint},"
+        " stale_after {real}, parameters {json}, metadata {json}, tags {json},"
+        " chronos {json}, errors {json})",
+        "CREATE INDEX trials_hash ON trials (hash, revision)",
+        "CREATE INDEX trials_project ON trials (project_id)",
+        "CREATE INDEX trials_status ON trials (status_value)",
+        "CREATE TABLE membership (trial_id {bigint} NOT NULL, group_uid TEXT NOT NULL,"
+        " PRIMARY KEY (trial_id, group_uid)){suffix}",
+        "CREATE INDEX membership_group ON membership (group_uid, trial_id)",
+        "CREATE TABLE series (id {id_pk}, trial_id {bigint} NOT NULL, name TEXT NOT NULL,"
+        " count {bigint} NOT NULL, {last_step}, last_value {real_or_any},"
+        " last_time {real}, UNIQUE (trial_id, name))",
+        "CREATE TABLE points (series_id {bigint} NOT NULL, seq {bigint} NOT NULL, {step},"
+        " {value}, time {real}, PRIMARY KEY (series_id, seq)){suffix}",
+        "CREATE TABLE writers (writer TEXT PRIMARY KEY, last_seq {bigint} NOT NULL){suffix}",
+    ],
+]
+
+#: The schema version this code writes.
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migration_statements(dialect: Dialect, version: int) -> list[str]:
+    """The statements of migration ``version`` (1-based) in ``dialect``'s types."""
+    types = {
+        "id_pk": dialect.id_pk,
+        "bigint": dialect.bigint,
+        "real": dialect.real,
+        "json": dialect.json_type,
+        "step": dialect.step_ddl,
+        "last_step": dialect.last_step_ddl,
+        "value": dialect.value_ddl,
+        "real_or_any": "" if dialect.name == "sqlite" else dialect.real,
+        "suffix": dialect.table_suffix,
+    }
+    return [statement.format(**types) for statement in MIGRATIONS[version - 1]]
+
+
+def ensure_schema(dialect: Dialect, cur: Any) -> int:
+    """Create or upgrade the schema inside the caller's write transaction; returns its version.
+
+    Refuses a database written by a newer track (its schema version is higher than ours).
+    """
+    dialect.schema_lock(cur)
+    cur.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    cur.execute("SELECT MAX(version) FROM schema_version")
+    current = cur.fetchone()[0] or 0
+    if current > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"this database has schema version {current}, newer than this track's "
+            f"{SCHEMA_VERSION}: upgrade track to use it"
+        )
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        for statement in migration_statements(dialect, version):
+            cur.execute(statement)
+        cur.execute(dialect.prepare("INSERT INTO schema_version (version) VALUES (?)"), (version,))
+    return SCHEMA_VERSION
