@@ -1,0 +1,351 @@
+"""``socket://user:pass@host:port?security_layer=AES``: a store that forwards to a track server.
+
+Every Protocol method becomes one request; writes arrive through ``log_trial_batch`` from the
+write pipeline's flusher thread, reads from the user's thread, so one lock serializes a
+request with its reply. When the connection fails the client reconnects with backoff and
+resends the unacknowledged request under the same request id (the server answers a resend
+from memory, and stores skip a batch whose (writer, seq) they applied), so nothing is lost or
+doubled. After ``timeout`` seconds without a server, reads raise :class:`ServerUnreachable`
+and batches are appended to a spill file that ``track replay`` applies later; from then on
+this client keeps spilling, so the file holds every later write in order.
+
+URI options: ``security_layer`` (AES, TLS or none), ``server_key`` (pinned fingerprint for
+AES), ``ca`` (CA or pinned certificate for TLS), ``timeout`` (seconds, also
+``TRACK_SERVER_TIMEOUT``, default 60), ``read_timeout`` (default 60), ``spill_dir``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import ssl
+import sys
+import threading
+import time
+import uuid
+from typing import Any
+
+from track.configuration import options
+from track.persistence.protocol import Protocol, TrialBatch
+from track.persistence.utils import URI, parse_uri
+from track.server import crypto, wire
+from track.structure import Project, Trial, TrialGroup
+
+__all__ = [
+    "AuthenticationFailed",
+    "RPCCallFailure",
+    "ServerRefused",
+    "ServerUnreachable",
+    "SocketClient",
+]
+
+log = logging.getLogger("track.client")
+
+#: Metadata key holding the id of the request that created a trial (see ``new_trial``).
+CREATION_KEY = "creation_request"
+
+
+class ServerUnreachable(ConnectionError):
+    """The server could not be reached within the client's timeout."""
+
+
+class ServerRefused(Exception):
+    """The server refused the connection (wire version, security layer or credentials)."""
+
+
+class AuthenticationFailed(ServerRefused):
+    """Wrong or missing user name or password."""
+
+
+class RPCCallFailure(Exception):
+    """The server's store raised while running a call; ``trace`` is kept for the seed API."""
+
+    def __init__(self, message: str, trace: str | None = None) -> None:
+        super().__init__(message)
+        self.trace = trace
+
+
+class RemoteKeyError(RPCCallFailure, KeyError):
+    """The store raised a KeyError (e.g. an unknown trial)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class RemoteValueError(RPCCallFailure, ValueError):
+    """The store raised a ValueError (e.g. a bad query)."""
+
+
+class RemoteTypeError(RPCCallFailure, TypeError):
+    """The store raised a TypeError (e.g. an unstorable value)."""
+
+
+class RemoteNotImplementedError(RPCCallFailure, NotImplementedError):
+    """The store does not implement the method."""
+
+
+ERRORS: dict[str, type[RPCCallFailure]] = {
+    "key": RemoteKeyError,
+    "value": RemoteValueError,
+    "type": RemoteTypeError,
+    "not_implemented": RemoteNotImplementedError,
+}
+
+
+def _layer(value: str | None) -> str | None:
+    if value in (None, "", "none", "None"):
+        return None
+    if value not in ("AES", "TLS"):
+        raise ValueError(f"security_layer must be AES, TLS or none, not {value!r}")
+    return value
+
+
+class SocketClient(Protocol):
+    """Forwards every Protocol call to a track server (see the module docstring)."""
+
+    def __init__(self, uri: str | URI, **kwargs: Any) -> None:
+        self.uri = parse_uri(uri)
+        if not self.uri.address or self.uri.port is None:
+            raise ValueError(f"{self.uri.redacted()!r} needs a host and a port")
+        query = self.uri.query
+        self.layer = _layer(query.get("security_layer"))
+        self.pinned = query.get("server_key")
+        self.ca = query.get("ca")
+        self.timeout = float(query.get("timeout", options("server.timeout", 60.0)))
+        self.read_timeout = float(query.get("read_timeout", 60.0))
+        self.spill_dir = query.get("spill_dir") or options("spill_dir", None) or os.getcwd()
+        self.max_frame = int(query.get("max_frame", wire.DEFAULT_MAX_FRAME))
+        self.session = uuid.uuid4().hex
+        self.spill_file: str | None = None
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self._channel: Any = None
+        self._last_id = 0
+        self._trusted: str | None = None
+        self.username, self.password = self.authenticate(self.uri)
+        with self._lock:
+            self._retrying(lambda: None)
+
+    def authenticate(self, uri: URI) -> tuple[str | None, str | None]:
+        """The user name and password to log in with; override for another source."""
+        return uri.username, uri.password
+
+    # ---- connection ---------------------------------------------------------------------
+
+    def _where(self) -> str:
+        return f"{self.uri.address}:{self.uri.port}"
+
+    def _open_socket(self) -> socket.socket:
+        sock = socket.create_connection(
+            (self.uri.address, self.uri.port), timeout=self.read_timeout
+        )
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.layer == "TLS":
+            context = ssl.create_default_context(cafile=self.ca)
+            sock = context.wrap_socket(sock, server_hostname=self.uri.address)
+        return sock
+
+    def _connect(self) -> None:
+        sock = self._open_socket()
+        try:
+            hello: dict[str, Any] = {"track": wire.VERSION, "layer": self.layer}
+            private = None
+            if self.layer == "AES":
+                private, extra = crypto.client_start()
+                hello.update(extra)
+            sock.sendall(wire.frame(wire.encode(hello)))
+            reply = wire.decode(wire.recv_frame(sock, self.max_frame))
+            if not isinstance(reply, dict) or "error" in reply:
+                message = reply.get("error") if isinstance(reply, dict) else reply
+                raise ServerRefused(f"track server {self._where()} refused: {message}")
+            channel: Any = crypto.PlainChannel()
+            if private is not None:
+                channel, seen = crypto.client_finish(private, reply, self.pinned or self._trusted)
+                if self._trusted is None and self.pinned is None:
+                    print(
+                        f"track: trusting server {self._where()} with key fingerprint {seen} "
+                        f"(pin it with ?server_key={seen})",
+                        file=sys.stderr,
+                    )
+                self._trusted = seen
+            login = {"user": self.username, "password": self.password, "session": self.session}
+            sock.sendall(wire.frame(channel.seal(wire.encode(login))))
+            answer = wire.decode(channel.open(wire.recv_frame(sock, self.max_frame)))
+            if not isinstance(answer, dict) or not answer.get("ok"):
+                message = answer.get("error") if isinstance(answer, dict) else answer
+                raise AuthenticationFailed(f"track server {self._where()}: {message}")
+        except BaseException:
+            sock.close()
+            raise
+        self._sock, self._channel = sock, channel
+
+    def _drop(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+        self._sock = self._channel = None
+
+    def _retrying(self, attempt: Any) -> Any:
+        """Run ``attempt`` until it succeeds, reconnecting with backoff for ``timeout`` seconds."""
+        deadline: float | None = None
+        delay = 0.05
+        while True:
+            try:
+                if self._sock is None:
+                    self._connect()
+                return attempt()
+            except ssl.SSLCertVerificationError:
+                self._drop()
+                raise
+            except (OSError, wire.FrameError, EOFError) as error:
+                self._drop()
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + self.timeout
+                    log.warning("track server %s: %s; reconnecting", self._where(), error)
+                if now >= deadline:
+                    raise ServerUnreachable(
+                        f"track server {self._where()} unreachable for {self.timeout:g}s "
+                        f"(last error: {error})"
+                    ) from None
+                time.sleep(min(delay, deadline - now))
+                delay = min(delay * 2, 2.0)
+
+    def _call(self, method: str, *args: Any, kwargs: dict[str, Any] | None = None) -> Any:
+        request = {"id": 0, "call": method, "args": list(args), "kwargs": kwargs or {}}
+        with self._lock:
+            self._last_id += 1
+            rid = request["id"] = self._last_id
+            payload = wire.encode(request)
+            if len(payload) > self.max_frame:
+                raise ValueError(f"{method}: request of {len(payload)} bytes exceeds max_frame")
+            tries = [0]
+
+            def exchange() -> Any:
+                assert self._sock is not None
+                tries[0] += 1
+                sent = payload if tries[0] == 1 else wire.encode({**request, "resent": True})
+                self._sock.sendall(wire.frame(self._channel.seal(sent)))
+                reply = wire.decode(self._channel.open(wire.recv_frame(self._sock, self.max_frame)))
+                if not isinstance(reply, dict) or reply.get("id") != rid:
+                    raise wire.FrameError("reply does not match the request")
+                return reply
+
+            reply = self._retrying(exchange)
+        if "error" in reply:
+            error = reply["error"]
+            raise ERRORS.get(error.get("kind"), RPCCallFailure)(f"{error.get('message')}")
+        return reply.get("result")
+
+    # ---- writes -------------------------------------------------------------------------
+
+    def log_trial_batch(self, trial: Trial, batch: TrialBatch) -> None:
+        """Send a batch; acknowledged once the server's store applied and committed it."""
+        if self.spill_file is None:
+            ref = wire.TrialRef(_hash=trial.hash, revision=trial.revision)
+            try:
+                self._call("log_trial_batch", ref, batch)
+                return
+            except ServerUnreachable as error:
+                self.spill_file = os.path.join(self.spill_dir, f"track-spill-{self.session}.jsonl")
+                message = (
+                    f"track: {error}; this batch and every later write of this client are saved "
+                    f"to {self.spill_file} (replay with: track replay {self.spill_file} "
+                    f"--store URI)"
+                )
+                log.error(message)
+                print(message, file=sys.stderr)
+        with open(self.spill_file, "a", encoding="utf-8") as file:
+            file.write(json.dumps({"trial": trial.uid, "batch": batch.to_doc()}) + "\n")
+
+    def log_trial_arguments(self, trial: Trial, **kwargs: Any) -> None:
+        """Merge parameters into the stored trial."""
+        ref = wire.TrialRef(_hash=trial.hash, revision=trial.revision)
+        self._call("log_trial_arguments", ref, kwargs=kwargs)
+
+    def set_group_metadata(self, group: TrialGroup, **kwargs: Any) -> None:
+        """Set metadata keys of a stored group."""
+        self._call("set_group_metadata", group, kwargs=kwargs)
+
+    def new_project(self, project: Project) -> Project | None:
+        """Insert a project; None if it exists."""
+        return project if self._call("new_project", project) is not None else None
+
+    def new_trial_group(self, group: TrialGroup) -> TrialGroup | None:
+        """Insert a group; None if it exists."""
+        return group if self._call("new_trial_group", group) is not None else None
+
+    def add_project_trial(self, project: Project, trial: Trial) -> None:
+        """Attach a trial to a project."""
+        self._call("add_project_trial", project, trial)
+
+    def add_group_trial(self, group: TrialGroup, trial: Trial) -> None:
+        """Add a trial to a group."""
+        self._call("add_group_trial", group, trial)
+
+    def new_trial(self, trial: Trial, auto_increment: bool = False) -> Trial | None:
+        """Insert a trial; its revision is updated in place when the server bumped it.
+
+        The trial's ``metadata.creation_request`` gets a random id, so that a request resent
+        after a server crash finds the trial it already created instead of adding a revision.
+        """
+        trial.metadata.setdefault(CREATION_KEY, uuid.uuid4().hex)
+        stored = self._call("new_trial", trial, auto_increment)
+        if stored is None:
+            return None
+        trial.revision = stored.revision
+        return trial
+
+    def commit(self, **kwargs: Any) -> None:
+        """Ask the server to commit its store (it also commits before every acknowledgement)."""
+        self._call("commit")
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._drop()
+
+    # ---- reads --------------------------------------------------------------------------
+
+    def get_project(self, project: Project) -> Project | None:
+        """The stored project with this uid, or None."""
+        return self._call("get_project", project)
+
+    def get_trial_group(self, group: TrialGroup) -> TrialGroup | None:
+        """The stored group with this uid, or None."""
+        return self._call("get_trial_group", group)
+
+    def get_trial(self, trial: Trial) -> list[Trial]:
+        """Stored trials matching ``trial``."""
+        return self._call("get_trial", trial)
+
+    def get_trial_metrics(
+        self, trial: Trial, names: list[str] | None = None
+    ) -> dict[str, list[list[Any]]]:
+        """The full series of a trial's metrics."""
+        return self._call("get_trial_metrics", trial, names)
+
+    def fetch_trials(self, query: dict[str, Any] | None, with_metrics: bool = True) -> list[Trial]:
+        """Trials matching a query."""
+        return self._call("fetch_trials", query, with_metrics)
+
+    def fetch_groups(self, query: dict[str, Any] | None) -> list[TrialGroup]:
+        """Groups matching a query."""
+        return self._call("fetch_groups", query)
+
+    def fetch_projects(self, query: dict[str, Any] | None) -> list[Project]:
+        """Projects matching a query."""
+        return self._call("fetch_projects", query)
+
+    def fetch_and_update_trial(
+        self, query: dict[str, Any], attr: str, *args: Any, **kwargs: Any
+    ) -> Trial | None:
+        """Atomically pick one trial and apply the update method ``attr`` on the server."""
+        return self._call("fetch_and_update_trial", query, attr, *args, kwargs=kwargs)
+
+    def fetch_and_update_group(
+        self, query: dict[str, Any], attr: str, *args: Any, **kwargs: Any
+    ) -> TrialGroup | None:
+        """Atomically pick one group and apply the update method ``attr`` on the server."""
+        return self._call("fetch_and_update_group", query, attr, *args, kwargs=kwargs)

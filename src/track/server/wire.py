@@ -1,0 +1,154 @@
+"""The wire format of the track server: length-prefixed frames of msgpack, with typed extensions.
+
+A frame is a 4-byte big-endian length followed by that many bytes (ciphertext under the AES
+layer). A payload is msgpack; track objects travel as msgpack *extension types* holding their
+document (see :mod:`track.serialization`), so no user dict can pose as a trial, and the
+decoder rebuilds only the few types listed in :data:`EXT_TYPES`. There is no pickle and no
+name-based lookup of types: an unknown extension code is an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+from typing import Any
+
+from track.persistence.protocol import TrialBatch
+from track.serialization import (
+    group_from_doc,
+    group_to_doc,
+    jsonable,
+    project_from_doc,
+    project_to_doc,
+    status_from_doc,
+    status_to_doc,
+    trial_from_doc,
+    trial_to_doc,
+)
+from track.structure import CustomStatus, Project, Status, Trial, TrialGroup
+
+__all__ = [
+    "DEFAULT_MAX_FRAME",
+    "VERSION",
+    "FrameError",
+    "TrialRef",
+    "decode",
+    "encode",
+    "frame",
+    "read_frame",
+    "recv_frame",
+]
+
+#: Version of the wire protocol, checked in the handshake.
+VERSION = 1
+#: Largest frame accepted by default (16 MiB); a bigger announced length closes the connection.
+DEFAULT_MAX_FRAME = 16 * 1024 * 1024
+HEADER = struct.Struct(">I")
+
+TRIAL, GROUP, PROJECT, BATCH, STATUS, TRIAL_REF = range(1, 7)
+
+
+class FrameError(ValueError):
+    """A frame that is too large, truncated, undecodable or fails authentication."""
+
+
+class TrialRef(Trial):
+    """A trial sent by reference (hash and revision only): what writes to a stored trial need."""
+
+
+def _default(obj: Any) -> Any:
+    import msgpack
+
+    if isinstance(obj, TrialRef):
+        return msgpack.ExtType(TRIAL_REF, msgpack.packb([obj.hash, obj.revision]))
+    if isinstance(obj, Trial):
+        return msgpack.ExtType(TRIAL, encode(trial_to_doc(obj)))
+    if isinstance(obj, TrialGroup):
+        return msgpack.ExtType(GROUP, encode(group_to_doc(obj)))
+    if isinstance(obj, Project):
+        return msgpack.ExtType(PROJECT, encode(project_to_doc(obj)))
+    if isinstance(obj, TrialBatch):
+        return msgpack.ExtType(BATCH, encode(obj.to_doc()))
+    if isinstance(obj, (Status, CustomStatus)):
+        return msgpack.ExtType(STATUS, encode(status_to_doc(obj)))
+    return jsonable("argument", obj)
+
+
+def _ext_hook(code: int, data: bytes) -> Any:
+    doc = decode(data)
+    if code == TRIAL_REF:
+        hash_, revision = doc
+        return TrialRef(_hash=str(hash_), revision=int(revision))
+    builders = {
+        TRIAL: trial_from_doc,
+        GROUP: group_from_doc,
+        PROJECT: project_from_doc,
+        BATCH: TrialBatch.from_doc,
+        STATUS: status_from_doc,
+    }
+    builder = builders.get(code)
+    if builder is None:
+        raise FrameError(f"unknown extension type {code}")
+    if not isinstance(doc, dict):
+        raise FrameError(f"extension type {code} must hold a map")
+    return builder(doc)
+
+
+def encode(obj: Any) -> bytes:
+    """``obj`` (plain values and track objects) as msgpack bytes."""
+    import msgpack
+
+    return msgpack.packb(obj, default=_default, use_bin_type=True, datetime=False)
+
+
+def decode(data: bytes) -> Any:
+    """msgpack bytes back into values; malformed input raises :class:`FrameError`."""
+    import msgpack
+
+    try:
+        return msgpack.unpackb(data, ext_hook=_ext_hook, raw=False, strict_map_key=True)
+    except FrameError:
+        raise
+    except Exception as error:  # msgpack raises many types on garbage; all mean "bad frame"
+        raise FrameError(f"undecodable payload ({type(error).__name__}: {error})") from None
+
+
+def frame(payload: bytes) -> bytes:
+    """The payload with its length prefix."""
+    return HEADER.pack(len(payload)) + payload
+
+
+def _check_length(length: int, max_frame: int) -> None:
+    if length > max_frame:
+        raise FrameError(f"frame of {length} bytes exceeds the maximum of {max_frame}")
+
+
+async def read_frame(
+    reader: asyncio.StreamReader,
+    max_frame: int,
+    idle_timeout: float | None,
+    read_timeout: float,
+) -> bytes:
+    """Read one frame: wait up to ``idle_timeout`` for it to start, ``read_timeout`` to finish."""
+    header = await asyncio.wait_for(reader.readexactly(HEADER.size), idle_timeout)
+    (length,) = HEADER.unpack(header)
+    _check_length(length, max_frame)
+    return await asyncio.wait_for(reader.readexactly(length), read_timeout)
+
+
+def _recv_exactly(sock: socket.socket, size: int) -> bytes:
+    chunks = bytearray()
+    while len(chunks) < size:
+        chunk = sock.recv(min(size - len(chunks), 1 << 20))
+        if not chunk:
+            raise ConnectionError("the server closed the connection")
+        chunks += chunk
+    return bytes(chunks)
+
+
+def recv_frame(sock: socket.socket, max_frame: int) -> bytes:
+    """Read one frame from a blocking socket (its timeout bounds each read)."""
+    (length,) = HEADER.unpack(_recv_exactly(sock, HEADER.size))
+    _check_length(length, max_frame)
+    return _recv_exactly(sock, length)

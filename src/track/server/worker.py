@@ -1,0 +1,127 @@
+"""The one thread that owns the server's store: every call runs here, writes are group-committed.
+
+The event loop never touches the store. It submits calls to :class:`StoreWorker`, which runs
+them in arrival order on its own thread; after each group of queued calls that wrote something
+it calls ``store.commit()`` once, and only then resolves the callers' futures. So a client is
+acknowledged only after its batch is applied *and* committed, and many clients' small batches
+share one commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from typing import Any
+
+from track.persistence.protocol import Protocol
+
+__all__ = ["READS", "WRITES", "StoreWorker"]
+
+log = logging.getLogger("track.server")
+
+#: Protocol methods a client may call that only read.
+READS = frozenset(
+    {
+        "get_project",
+        "get_trial_group",
+        "get_trial",
+        "get_trial_metrics",
+        "fetch_trials",
+        "fetch_groups",
+        "fetch_projects",
+    }
+)
+#: Protocol methods a client may call that write (their replies are cached for resends).
+WRITES = frozenset(
+    {
+        "log_trial_batch",
+        "log_trial_arguments",
+        "new_project",
+        "new_trial_group",
+        "add_project_trial",
+        "add_group_trial",
+        "set_group_metadata",
+        "new_trial",
+        "fetch_and_update_trial",
+        "fetch_and_update_group",
+        "commit",
+    }
+)
+GROUP_LIMIT = 512
+
+
+def _resolve(future: asyncio.Future, ok: bool, value: Any) -> None:
+    if future.done():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
+class StoreWorker:
+    """Runs store calls on one thread, committing after each group of writes."""
+
+    def __init__(self, store: Protocol) -> None:
+        self.store = store
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="track-store", daemon=True)
+        self._thread.start()
+
+    def submit(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> asyncio.Future:
+        """Queue ``store.<name>(*args, **kwargs)``; the future holds its result."""
+        if name not in READS and name not in WRITES:
+            raise ValueError(f"{name!r} is not a callable store method")
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.put((loop, future, name, args, kwargs))
+        return future
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            jobs = [job]
+            while len(jobs) < GROUP_LIMIT:
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    self._queue.put(None)
+                    break
+                jobs.append(job)
+            self._apply(jobs)
+
+    def _apply(self, jobs: list[Any]) -> None:
+        results = []
+        wrote = False
+        for _, _, name, args, kwargs in jobs:
+            try:
+                results.append((True, getattr(self.store, name)(*args, **kwargs)))
+                wrote = wrote or name in WRITES
+            except Exception as error:  # the store's refusal goes back to the caller
+                results.append((False, error))
+        if wrote:
+            try:
+                self.store.commit()
+            except Exception as error:  # nothing is acknowledged that was not committed
+                log.error("store commit failed: %s: %s", type(error).__name__, error)
+                results = [
+                    (False, error) if name in WRITES else result
+                    for (_, _, name, _, _), result in zip(jobs, results, strict=True)
+                ]
+        for (loop, future, *_), (ok, value) in zip(jobs, results, strict=True):
+            loop.call_soon_threadsafe(_resolve, future, ok, value)
+
+    def close(self) -> None:
+        """Finish queued calls, commit and close the store."""
+        self._queue.put(None)
+        self._thread.join()
+        try:
+            self.store.commit()
+        finally:
+            self.store.close()
