@@ -252,9 +252,13 @@ class WritePipeline:
             batch = pair[1]
             if kind == METRICS:
                 _, _, step, values, when = entry
-                append = batch.metrics.append
+                series = batch.series
                 for name, value in values.items():
-                    append((name, step, value, when))
+                    points = series.get(name)
+                    if points is None:
+                        series[name] = [(step, value, when)]
+                    else:
+                        points.append((step, value, when))
             elif kind == METADATA:
                 batch.metadata.update(entry[2])
             elif kind == TAGS:

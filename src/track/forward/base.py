@@ -26,13 +26,19 @@ Row = tuple[Any, float, dict[str, float]]
 
 
 def rows_of(batch: TrialBatch) -> list[Row]:
-    """The batch's points as ``(step, time, {name: value})`` rows, one per log call."""
+    """The batch's points as ``(step, time, {name: value})`` rows, one per log call, in time order.
+
+    Points logged by one call share their step and time, which regroups them.
+    """
     rows: list[Row] = []
-    for name, step, value, when in batch.metrics:
-        if rows and rows[-1][0] == step and rows[-1][1] == when and name not in rows[-1][2]:
-            rows[-1][2][name] = value
-        else:
-            rows.append((step, when, {name: value}))
+    by_call: dict[tuple[Any, float], Row] = {}
+    for name, step, value, when in batch.points():
+        row = by_call.get((step, when))
+        if row is None or name in row[2]:
+            row = by_call[(step, when)] = (step, when, {})
+            rows.append(row)
+        row[2][name] = value
+    rows.sort(key=lambda row: row[1])
     return rows
 
 
@@ -92,7 +98,7 @@ class Forwarder:
             self.current = trial
             self._sent.clear()
             self.start(trial)
-        if batch.metrics:
+        if batch.series:
             self.log_rows(trial, rows_of(batch))
         plain = {k: v for k, v in batch.metadata.items() if k not in MEDIA_KINDS}
         if plain:

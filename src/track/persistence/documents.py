@@ -55,12 +55,12 @@ def empty_state() -> dict[str, Any]:
 def apply_batch(doc: dict[str, Any], batch: TrialBatch) -> None:
     """Apply a batch to a trial document, in logging order."""
     metrics = doc.setdefault("metrics", {})
-    appenders: dict[str, Any] = {}
-    for name, step, value, when in batch.metrics:
-        append = appenders.get(name)
-        if append is None:
-            append = appenders[name] = metrics.setdefault(name, []).append
-        append([step, value, when])
+    for name, points in batch.series.items():
+        series = metrics.get(name)
+        if series is None:
+            metrics[name] = list(points)
+        else:
+            series.extend(points)
     if batch.metadata:
         doc.setdefault("metadata", {}).update(batch.metadata)
     if batch.tags:

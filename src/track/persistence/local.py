@@ -85,7 +85,7 @@ class FileProtocol(DocumentStore):
         if encoded is None or uid in self._changed:
             self._changed.add(uid)
             return
-        encoded.append_points(batch.metrics)
+        encoded.append_points(batch.series)
         if batch.metadata or batch.tags or batch.chronos or batch.status or batch.errors:
             encoded.head = None
 
@@ -161,12 +161,9 @@ class _EncodedTrial:
         for name, points in doc.get("metrics", {}).items():
             self.series[name] = [_points_text(points)] if points else []
 
-    def append_points(self, points: list[tuple[str, Any, float, float]]) -> None:
-        grouped: dict[str, list[list[Any]]] = {}
-        for name, step, value, when in points:
-            grouped.setdefault(name, []).append([step, value, when])
-        for name, rows in grouped.items():
-            self.series.setdefault(name, []).append(_points_text(rows))
+    def append_points(self, series: dict[str, list[Any]]) -> None:
+        for name, points in series.items():
+            self.series.setdefault(name, []).append(_points_text(points))
 
     def text(self, doc: dict[str, Any]) -> str:
         if self.head is None:

@@ -10,8 +10,8 @@ per-call methods of the seed API and inherit a ``log_trial_batch`` that loops ov
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import InitVar, dataclass, field
 from typing import Any
 
 from track.aggregators.aggregator import StatAggregator
@@ -43,29 +43,53 @@ TRIAL_UPDATE_METHODS = frozenset(
 GROUP_UPDATE_METHODS = frozenset({"set_group_metadata", "add_group_trial"})
 
 
+#: One metric point of a series: ``(step, value, time)``.
+Point = tuple[Any, float, float]
+
+
 @dataclass
 class TrialBatch:
     """What one writer logged to one trial since its last flush, in logging order.
 
     ``writer`` names the process-level pipeline that produced the batch and ``seq`` its
     position in that writer's stream: a store that remembers the last ``seq`` applied per
-    writer applies a retried batch at most once. ``metrics`` holds ``(name, step, value, time)``
-    points; ``status`` is a ``{"name", "value"}`` document; ``errors`` are appended.
+    writer applies a retried batch at most once. ``series`` maps a metric name to its new
+    ``(step, value, time)`` points in logging order (``metrics=[(name, step, value, time)]``
+    builds it from flat points); ``status`` is a ``{"name", "value"}`` document; ``errors``
+    are appended.
     """
 
     writer: str = ""
     seq: int = 0
-    metrics: list[tuple[str, Any, float, float]] = field(default_factory=list)
+    metrics: InitVar[list[tuple[str, Any, float, float]] | None] = None
     metadata: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, Any] = field(default_factory=dict)
     chronos: dict[str, Any] = field(default_factory=dict)
     status: dict[str, Any] | None = None
     errors: list[str] = field(default_factory=list)
+    series: dict[str, list[Point]] = field(default_factory=dict)
+
+    def __post_init__(self, metrics: list[tuple[str, Any, float, float]] | None) -> None:
+        for name, step, value, when in metrics or ():
+            points = self.series.get(name)
+            if points is None:
+                points = self.series[name] = []
+            points.append((step, value, when))
+
+    def points(self) -> Iterator[tuple[str, Any, float, float]]:
+        """Every point as ``(name, step, value, time)``, series by series."""
+        for name, points in self.series.items():
+            for step, value, when in points:
+                yield name, step, value, when
+
+    def point_count(self) -> int:
+        """How many metric points the batch holds."""
+        return sum(len(points) for points in self.series.values())
 
     def is_empty(self) -> bool:
         """True when applying the batch would change nothing."""
         return (
-            not (self.metrics or self.metadata or self.tags or self.chronos or self.errors)
+            not (self.series or self.metadata or self.tags or self.chronos or self.errors)
             and self.status is None
         )
 
@@ -74,7 +98,7 @@ class TrialBatch:
         return {
             "writer": self.writer,
             "seq": self.seq,
-            "metrics": [list(p) for p in self.metrics],
+            "series": {name: [list(p) for p in points] for name, points in self.series.items()},
             "metadata": self.metadata,
             "tags": self.tags,
             "chronos": self.chronos,
@@ -85,14 +109,17 @@ class TrialBatch:
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> TrialBatch:
         """Rebuild a batch from :meth:`to_doc` output, checking the shape of every point."""
-        points = []
-        for point in doc.get("metrics") or ():
-            name, step, value, when = point
-            points.append((str(name), step_value(step), metric_value(str(name), value), when))
+        series: dict[str, list[Point]] = {}
+        for name, points in (doc.get("series") or {}).items():
+            name = str(name)
+            series[name] = [
+                (step_value(step), metric_value(name, value), float(when))
+                for step, value, when in points
+            ]
         return cls(
             writer=str(doc.get("writer") or ""),
             seq=int(doc.get("seq") or 0),
-            metrics=points,
+            series=series,
             metadata=dict(doc.get("metadata") or {}),
             tags=dict(doc.get("tags") or {}),
             chronos=dict(doc.get("chronos") or {}),
@@ -122,14 +149,14 @@ class Protocol:
         missing one refuses the whole batch instead of applying part of it on every retry.
         """
         needed = {
-            "log_trial_metrics": bool(batch.metrics),
+            "log_trial_metrics": bool(batch.series),
             "log_trial_metadata": bool(batch.metadata),
             "add_trial_tags": bool(batch.tags),
             "log_trial_chronos": bool(batch.chronos),
             "set_trial_status": batch.status is not None or bool(batch.errors),
         }
         own = {name: self._own(name) for name, used in needed.items() if used}
-        for name, step, value, _ in batch.metrics:
+        for name, step, value, _ in batch.points():
             own["log_trial_metrics"](trial, step=step, **{name: value})
         if batch.metadata:
             own["log_trial_metadata"](trial, **batch.metadata)

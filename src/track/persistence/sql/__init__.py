@@ -155,10 +155,10 @@ class SQLProtocol(Protocol):
             changes = batch.metadata or batch.tags or batch.chronos or batch.errors
             if not (changes or batch.status is not None):
                 trial_id = self._lock_trial(cur, trial.uid)[0]
-                self._append_points(cur, trial_id, batch.metrics)
+                self._append_points(cur, trial_id, batch.series)
                 return
             row = self._lock_trial(cur, trial.uid, "id, metadata, tags, chronos, errors")
-            self._append_points(cur, row[0], batch.metrics)
+            self._append_points(cur, row[0], batch.series)
             load = self.dialect.load_json
             metadata = {**(load(row[1]) or {}), **batch.metadata}
             tags = {**(load(row[2]) or {}), **batch.tags}
@@ -185,19 +185,13 @@ class SQLProtocol(Protocol):
         )
         return row is not None
 
-    def _append_points(self, cur: _Cursor, trial_id: int, metrics: list[Any]) -> None:
-        if not metrics:
+    def _append_points(self, cur: _Cursor, trial_id: int, series: dict[str, list[Any]]) -> None:
+        if not series:
             return
         with _gc_paused():
-            self._insert_points(cur, trial_id, metrics)
+            self._insert_points(cur, trial_id, series)
 
-    def _insert_points(self, cur: _Cursor, trial_id: int, metrics: list[Any]) -> None:
-        by_name: dict[str, list[tuple[Any, Any, Any]]] = {}
-        for name, step, value, when in metrics:
-            points = by_name.get(name)
-            if points is None:
-                points = by_name[name] = []
-            points.append((step, value, when))
+    def _insert_points(self, cur: _Cursor, trial_id: int, by_name: dict[str, list[Any]]) -> None:
         known = {
             name: (sid, count)
             for sid, name, count in cur.all(
@@ -396,8 +390,8 @@ class SQLProtocol(Protocol):
                 "INSERT INTO membership (trial_id, group_uid) VALUES (?, ?)",
                 [(row[0], g) for g in doc["groups"]],
             )
-            points = [(n, s, v, w) for n, series in trial.metrics.items() for s, v, w in series]
-            self._append_points(cur, row[0], points)
+            series = {name: [tuple(p) for p in points] for name, points in trial.metrics.items()}
+            self._append_points(cur, row[0], {k: v for k, v in series.items() if v})
             return trial
 
         return self._run(insert)
