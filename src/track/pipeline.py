@@ -35,6 +35,7 @@ from typing import Any
 
 from track.persistence.protocol import Protocol, TrialBatch
 from track.structure import Trial
+from track.utils.memory import gc_paused
 
 __all__ = ["PipelineOptions", "WritePipeline", "replay_spill"]
 
@@ -90,8 +91,10 @@ class WritePipeline:
         self._lock = threading.RLock()
         self._room = threading.Condition(self._lock)
         self._written = threading.Condition(self._lock)
-        self._points = 0
-        self._bytes = 0
+        # Buffered and in-flight work in units: a metric point, or one other entry. The byte
+        # limit counts POINT_BYTES per unit, so one limit covers both.
+        self._units = 0
+        self._limit = max(1, min(self.options.max_points, self.options.max_bytes // POINT_BYTES))
         self._appended = 0
         self._done = 0
         self._seq = 0
@@ -107,13 +110,11 @@ class WritePipeline:
 
     def log_metrics(self, trial: Trial, step: Any, values: dict[str, Any], when: float) -> None:
         """Buffer metric values (already validated) logged at ``when``."""
-        count = len(values)
         with self._lock:
             self._entries.append((METRICS, trial, step, values, when))
             self._appended += 1
-            self._points += count
-            self._bytes += count * POINT_BYTES
-            if self._points >= self.options.max_points or self._bytes >= self.options.max_bytes:
+            self._units += len(values)
+            if self._units >= self._limit:
                 self._make_room()
         if self._sync:
             self.flush()
@@ -123,7 +124,7 @@ class WritePipeline:
         with self._lock:
             self._entries.append((kind, trial, *payload))
             self._appended += 1
-            self._bytes += POINT_BYTES
+            self._units += 1
         if self._sync or kind == STATUS:
             self._wake.set()
         if self._sync:
@@ -134,24 +135,22 @@ class WritePipeline:
         if self.options.on_full == "drop":
             self._drop_oldest()
             return
-        while self._points >= self.options.max_points or self._bytes >= self.options.max_bytes:
+        while self._units >= self._limit:
             if not self._thread.is_alive():
                 raise RuntimeError("track: the flusher thread died; see the error above")
             self._room.wait(0.5)
 
     def _drop_oldest(self) -> None:
-        limit_points, limit_bytes = self.options.max_points, self.options.max_bytes
         dropped = 0
         kept: deque[tuple[Any, ...]] = deque()
-        while self._entries and (self._points >= limit_points or self._bytes >= limit_bytes):
+        while self._entries and self._units >= self._limit:
             entry = self._entries.popleft()
             if entry[0] != METRICS:
                 kept.append(entry)
                 continue
             count = len(entry[3])
             dropped += count
-            self._points -= count
-            self._bytes -= count * POINT_BYTES
+            self._units -= count
             self._done += 1
         self._entries.extendleft(reversed(kept))
         if dropped:
@@ -159,9 +158,9 @@ class WritePipeline:
             self.dropped_points += dropped
             if first:
                 log.warning(
-                    "buffer full (max_points=%d): dropping the oldest points (on_full='drop'); "
+                    "buffer full (%d points): dropping the oldest points (on_full='drop'); "
                     "the count is in pipeline.dropped_points",
-                    limit_points,
+                    self._limit,
                 )
 
     def running(self, trial: Trial, is_running: bool) -> None:
@@ -216,6 +215,7 @@ class WritePipeline:
                 entry[1] = now
                 self._entries.append((METADATA, entry[0], {"heartbeat": now}))
                 self._appended += 1
+                self._units += 1
 
     def _drain(self) -> None:
         with self._lock:
@@ -223,22 +223,21 @@ class WritePipeline:
                 return
             entries = list(self._entries)
             self._entries.clear()
-        batches = self._group(entries)
+        with gc_paused():
+            batches, units = self._group(entries)
         self._in_flight = batches
         for trial, batch in batches:
             self._write(trial, batch)
         self._in_flight = []
-        points = sum(len(e[3]) for e in entries if e[0] == METRICS)
         with self._lock:
-            self._points -= points
-            self._bytes -= points * POINT_BYTES + POINT_BYTES * (
-                len(entries) - len([e for e in entries if e[0] == METRICS])
-            )
+            self._units -= units
             self._done += len(entries)
             self._room.notify_all()
             self._written.notify_all()
 
-    def _group(self, entries: list[tuple[Any, ...]]) -> list[tuple[Trial, TrialBatch]]:
+    def _group(self, entries: list[tuple[Any, ...]]) -> tuple[list[tuple[Trial, TrialBatch]], int]:
+        """One batch per trial, in logging order, and the units the entries held."""
+        units = 0
         by_object: dict[int, tuple[Trial, TrialBatch]] = {}
         by_uid: dict[str, tuple[Trial, TrialBatch]] = {}
         for entry in entries:
@@ -252,6 +251,7 @@ class WritePipeline:
             batch = pair[1]
             if kind == METRICS:
                 _, _, step, values, when = entry
+                units += len(values)
                 series = batch.series
                 for name, value in values.items():
                     points = series.get(name)
@@ -259,7 +259,9 @@ class WritePipeline:
                         series[name] = [(step, value, when)]
                     else:
                         points.append((step, value, when))
-            elif kind == METADATA:
+                continue
+            units += 1
+            if kind == METADATA:
                 batch.metadata.update(entry[2])
             elif kind == TAGS:
                 batch.tags.update(entry[2])
@@ -272,7 +274,7 @@ class WritePipeline:
         for _, batch in by_uid.values():
             self._seq += 1
             batch.seq = self._seq
-        return list(by_uid.values())
+        return list(by_uid.values()), units
 
     def _write(self, trial: Trial, batch: TrialBatch) -> None:
         delay = 0.05
@@ -319,7 +321,7 @@ class WritePipeline:
     def _spill(self) -> None:
         with self._lock:
             pending = list(self._in_flight)
-            pending.extend(self._group(list(self._entries)))
+            pending.extend(self._group(list(self._entries))[0])
             self._entries.clear()
         if not pending:
             return

@@ -90,7 +90,13 @@ class FileProtocol(DocumentStore):
             encoded.head = None
 
     def commit(self, file_name_override: str | None = None, **kwargs: Any) -> None:
-        """Write the state now (to ``file_name_override`` when given, e.g. a copy)."""
+        """Write the state now (to ``file_name_override`` when given, e.g. a copy).
+
+        In the default eager mode every transaction already wrote the file, so only a copy
+        to another file does any work.
+        """
+        if self.eager and file_name_override is None:
+            return
         with self._transaction(write=False):
             self._write(os.path.abspath(file_name_override or self.path))
 

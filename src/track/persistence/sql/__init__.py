@@ -14,12 +14,10 @@ full series on demand.
 
 from __future__ import annotations
 
-import gc
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from track.liveness import HEARTBEAT_KEY, INTERVAL_KEY, STALE_AFTER_INTERVALS, effective_status_doc
@@ -49,6 +47,7 @@ from track.serialization import (
     trial_to_doc,
 )
 from track.structure import Project, Trial, TrialGroup
+from track.utils.memory import gc_paused
 
 __all__ = ["SQLProtocol", "TrialNotFound"]
 
@@ -60,18 +59,6 @@ TRIAL_COLUMNS = (
 )
 #: how long a write keeps retrying a locked database or a serialization failure
 RETRY_SECONDS = 120.0
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building millions of point lists (no cycles)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 class TrialNotFound(KeyError):
@@ -188,7 +175,7 @@ class SQLProtocol(Protocol):
     def _append_points(self, cur: _Cursor, trial_id: int, series: dict[str, list[Any]]) -> None:
         if not series:
             return
-        with _gc_paused():
+        with gc_paused():
             self._insert_points(cur, trial_id, series)
 
     def _insert_points(self, cur: _Cursor, trial_id: int, by_name: dict[str, list[Any]]) -> None:
@@ -489,7 +476,7 @@ class SQLProtocol(Protocol):
 
     def _points(self, cur: _Cursor, series_id: int) -> list[list[Any]]:
         steps = ", ".join(self.dialect.step_columns)
-        with _gc_paused():
+        with gc_paused():
             sql = f"SELECT {steps}, value, time FROM points WHERE series_id = ? ORDER BY seq"
             rows = self.dialect.fetch_points(cur.raw, self.dialect.prepare(sql), series_id)
             return self.dialect.decode_points(rows)
