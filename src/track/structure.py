@@ -99,8 +99,29 @@ def status_matches(stored: AnyStatus, wanted: Any) -> bool:
     return False
 
 
+class _Identified:
+    """Identity by uid: equal and hashed by uid, which is computed unless set explicitly."""
+
+    _uid: str | None
+
+    def compute_uid(self) -> str:
+        """The uid this object has in every store."""
+        raise NotImplementedError
+
+    @property
+    def uid(self) -> str:
+        """Stable identifier (computed from content unless set explicitly)."""
+        return self._uid if self._uid is not None else self.compute_uid()
+
+    def __hash__(self) -> int:
+        return hash(self.uid)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.uid == self.uid
+
+
 @dataclass(eq=False)
-class Project:
+class Project(_Identified):
     """Top-level container of trial groups and trials; its uid is its name."""
 
     _uid: str | None = None
@@ -114,20 +135,9 @@ class Project:
         """The uid a project of this name has in every store."""
         return str(self.name)
 
-    @property
-    def uid(self) -> str:
-        """Stable identifier (the name, unless set explicitly)."""
-        return self._uid if self._uid is not None else self.compute_uid()
-
-    def __hash__(self) -> int:
-        return hash(self.uid)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Project) and other.uid == self.uid
-
 
 @dataclass(eq=False)
-class TrialGroup:
+class TrialGroup(_Identified):
     """A named set of trials inside a project (an idea, a sweep); trials may be in several."""
 
     _uid: str | None = None
@@ -140,17 +150,6 @@ class TrialGroup:
     def compute_uid(self) -> str:
         """Hash of (name, project): the same group name in two projects is two groups."""
         return compute_hash(self.name, self.project_id)
-
-    @property
-    def uid(self) -> str:
-        """Stable identifier derived from name and project."""
-        return self._uid if self._uid is not None else self.compute_uid()
-
-    def __hash__(self) -> int:
-        return hash(self.uid)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, TrialGroup) and other.uid == self.uid
 
 
 @dataclass(eq=False)

@@ -8,7 +8,9 @@ It implements :meth:`Forwarder.log_rows` (metric points grouped by log call) and
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 from typing import Any
 
@@ -40,6 +42,15 @@ def rows_of(batch: TrialBatch) -> list[Row]:
         row[2][name] = value
     rows.sort(key=lambda row: row[1])
     return rows
+
+
+def table_csv(entry: dict[str, Any]) -> str:
+    """A stored table (``{"columns": [...], "data": [[...], ...]}``) as CSV text."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(entry["columns"])
+    writer.writerows(entry["data"])
+    return buffer.getvalue()
 
 
 def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:

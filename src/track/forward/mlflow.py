@@ -7,12 +7,10 @@ without a step get the next step of their metric (MLflow needs an integer step).
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from typing import Any
 
-from track.forward.base import Forwarder, Row, flatten
+from track.forward.base import Forwarder, Row, flatten, table_csv
 from track.structure import Trial
 
 __all__ = ["MLflowForwarder"]
@@ -71,11 +69,7 @@ class MLflowForwarder(Forwarder):
     def log_media(self, trial: Trial, kind: str, key: str, entry: Any) -> None:
         """Tables become ``tables/<key>.csv`` artifacts; images and artifacts are uploaded."""
         if kind == "tables":
-            buffer = io.StringIO()
-            writer = csv.writer(buffer)
-            writer.writerow(entry["columns"])
-            writer.writerows(entry["data"])
-            self.client.log_text(self.run_id, buffer.getvalue(), f"tables/{key}.csv")
+            self.client.log_text(self.run_id, table_csv(entry), f"tables/{key}.csv")
         elif kind == "images" and os.path.isfile(entry.get("path", "")):
             self.client.log_artifact(self.run_id, entry["path"], "images")
         elif kind == "artifacts" and os.path.exists(entry.get("path", "")):

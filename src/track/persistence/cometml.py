@@ -8,12 +8,10 @@ zip archive per trial into DIR, which ``comet upload`` sends later.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from typing import Any
 
-from track.forward.base import Forwarder, Row, flatten
+from track.forward.base import Forwarder, Row, flatten, table_csv
 from track.forward.protocol import ForwardingProtocol
 from track.persistence.memory import EphemeralProtocol
 from track.persistence.utils import URI, parse_uri
@@ -88,11 +86,7 @@ class CometForwarder(Forwarder):
     def log_media(self, trial: Trial, kind: str, key: str, entry: Any) -> None:
         """Tables with ``log_table``, images with ``log_image``, artifacts with ``log_asset``."""
         if kind == "tables":
-            buffer = io.StringIO()
-            writer = csv.writer(buffer)
-            writer.writerow(entry["columns"])
-            writer.writerows(entry["data"])
-            self.experiment.log_asset_data(buffer.getvalue(), name=f"{key}.csv")
+            self.experiment.log_asset_data(table_csv(entry), name=f"{key}.csv")
         elif kind == "images" and os.path.isfile(entry.get("path", "")):
             self.experiment.log_image(entry["path"], name=key)
         elif kind == "artifacts" and os.path.isfile(entry.get("path", "")):
