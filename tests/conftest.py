@@ -36,17 +36,24 @@ def _pickled(tmp_path: Path) -> Iterator[str]:
     yield f"pickled://{tmp_path / 'store.pkl'}"
 
 
-def _socket(layer: str | None) -> Callable[[Path], contextmanager]:
-    """A real ``track serve`` subprocess forwarding to a file:// store in the test's folder."""
+def _socket(layer: str | None, store: str = "file") -> Callable[[Path], contextmanager]:
+    """A real ``track serve`` subprocess forwarding to a file:// or sqlite:// store."""
 
     @contextmanager
     def kind(tmp_path: Path) -> Iterator[str]:
-        from server.trackserver import running_server
+        from server.trackserver import make_tls, running_server
 
         folder = tmp_path / "track-server"
         folder.mkdir()
-        with running_server(folder, f"file://{folder / 'store.json'}", layer=layer) as server:
-            yield server.uri()
+        target = {"file": f"file://{folder / 'store.json'}", "sqlite": f"sqlite:///{folder}/s.db"}
+        extra: tuple[str, ...] = ()
+        query = {}
+        if layer == "TLS":
+            cert, key = make_tls(folder)
+            extra = ("--tls-cert", str(cert), "--tls-key", str(key))
+            query = {"ca": str(cert)}
+        with running_server(folder, target[store], layer=layer, extra=extra) as server:
+            yield server.uri(**query)
 
     return kind
 
@@ -109,6 +116,8 @@ STORE_KINDS: dict[str, Callable[[Path], contextmanager]] = {
     "postgresql": _postgresql,
     "socket-aes": _socket("AES"),
     "socket-plain": _socket(None),
+    "socket-tls-sqlite": _socket("TLS", "sqlite"),
+    "socket-aes-sqlite": _socket("AES", "sqlite"),
 }
 
 #: stores that another process can open (ephemeral lives in one process only)
