@@ -422,9 +422,9 @@ class SQLProtocol(Protocol):
         ):
             groups.setdefault(trial_id, []).append(group_uid)
         metrics = self._series(cur, chosen, params, with_metrics)
-        load = self.dialect.load_json
+        documents = self.dialect.load_json_rows([row[11:16] for row in rows])
         trials = []
-        for row in rows:
+        for row, (parameters, metadata, tags, chronos, errors) in zip(rows, documents, strict=True):
             trial_id, uid, hash_, revision, name, description, version = row[:7]
             project_id, group_id, status_name, status_value = row[7:11]
             doc = {
@@ -440,11 +440,11 @@ class SQLProtocol(Protocol):
                 "status": None
                 if status_name is None
                 else {"name": status_name, "value": status_value},
-                "parameters": load(row[11]),
-                "metadata": load(row[12]),
-                "tags": load(row[13]),
-                "chronos": load(row[14]),
-                "errors": load(row[15]),
+                "parameters": parameters,
+                "metadata": metadata,
+                "tags": tags,
+                "chronos": chronos,
+                "errors": errors,
             }
             trial = trial_from_doc(effective_status_doc(doc))
             trial.metrics = metrics.get(trial_id, {})

@@ -172,6 +172,13 @@ class Dialect:
         """A JSON column's value as Python data."""
         return decode_json(value)
 
+    def load_json_rows(self, rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+        """Many rows of JSON columns decoded at once: one parse instead of one per value."""
+        text = ",".join(
+            "[" + ",".join("null" if v is None else v for v in row) + "]" for row in rows
+        )
+        return decode_json(f"[{text}]")
+
     def step_params(self, step: Any) -> tuple[Any, ...]:
         """A step as the values of :attr:`step_columns`."""
         return (step,)
@@ -365,6 +372,10 @@ class PostgresDialect(Dialect):
     def load_json(self, value: Any) -> Any:
         """psycopg already decoded the JSONB value."""
         return value
+
+    def load_json_rows(self, rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+        """psycopg already decoded every JSONB value."""
+        return [list(row) for row in rows]
 
     def step_params(self, step: Any) -> tuple[Any, ...]:
         """An int, float or str step in its own typed column."""
