@@ -115,8 +115,11 @@ class TrialLogger:
         self._rank_suffix = rank_suffix
         self.protocol = protocol
         self.pipeline = pipeline or WritePipeline(protocol)
+        self._append_metrics = self.pipeline.log_metrics
         self._create = create
         self._pending = create is not None
+        # One flag for the log_metrics fast path: muted, or the trial not created yet.
+        self._slow = muted or self._pending
         self._chronos: dict[str, Aggregator] = {}
         self._files: dict[str, Any] = {}
         self._signals: LogSignalHandler | None = None
@@ -146,6 +149,7 @@ class TrialLogger:
                 if self._pending:
                     self.trial = self._create(self.trial)
                     self._pending = False
+                    self._slow = self._muted
 
     def _put(self, kind: int, *payload: Any) -> None:
         if self._pending:
@@ -171,11 +175,11 @@ class TrialLogger:
         ``reduce=True`` (a collective: every rank must call it) also records each metric's
         ``/mean``, ``/min``, ``/max`` and ``/std`` over the ranks (see track.distributed).
         """
-        if self._muted:
-            if reduce:
-                reduce_metrics({k: metric_value(k, v) for k, v in metrics.items()})
-            return
-        if self._pending:
+        if self._slow:
+            if self._muted:
+                if reduce:
+                    reduce_metrics({k: metric_value(k, v) for k, v in metrics.items()})
+                return
             self._ensure_created()
         for key, value in metrics.items():
             kind = type(value)
@@ -185,7 +189,7 @@ class TrialLogger:
             step = step_value(step)
         if reduce or self._rank_suffix:
             metrics = self._distributed_values(metrics, reduce)
-        self.pipeline.log_metrics(self.trial, step, metrics, _time())
+        self._append_metrics(self.trial, step, metrics, _time())
 
     def _distributed_values(self, metrics: dict[str, Any], reduce: bool) -> dict[str, Any]:
         suffix = self._rank_suffix

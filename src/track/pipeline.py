@@ -41,7 +41,7 @@ __all__ = ["PipelineOptions", "WritePipeline", "replay_spill"]
 
 log = logging.getLogger("track.pipeline")
 
-METRICS, METADATA, TAGS, CHRONOS, STATUS = range(5)
+METRICS, METADATA, TAGS, CHRONOS, STATUS, FLUSH = range(6)
 #: Errors that say the batch itself cannot be stored (a missing method, a vanished trial):
 #: retrying cannot help, so such a batch goes to the spill file instead of blocking the rest.
 PERMANENT_ERRORS = (NotImplementedError, TypeError, KeyError)
@@ -79,7 +79,13 @@ _live: weakref.WeakSet[WritePipeline] = weakref.WeakSet()
 
 
 class WritePipeline:
-    """Buffers one client's writes and flushes them to its store from a background thread."""
+    """Buffers one client's writes and flushes them to its store from a background thread.
+
+    The caller's side takes no lock: appending to a deque and reading its length are atomic.
+    The buffer limit is enforced on entries, converted from ``max_points``/``max_bytes`` with
+    the average points per entry of the last flush; entries being written count against it.
+    ``flush`` appends a marker and waits until the flusher has written everything before it.
+    """
 
     def __init__(self, protocol: Protocol, options: PipelineOptions | None = None) -> None:
         self.protocol = protocol
@@ -88,15 +94,12 @@ class WritePipeline:
         self.dropped_points = 0
         self._sync = self.options.durability == "sync"
         self._entries: deque[tuple[Any, ...]] = deque()
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
         self._room = threading.Condition(self._lock)
-        self._written = threading.Condition(self._lock)
-        # Buffered and in-flight work in units: a metric point, or one other entry. The byte
-        # limit counts POINT_BYTES per unit, so one limit covers both.
-        self._units = 0
+        # One limit for both options: a metric point (or another entry) counts POINT_BYTES.
         self._limit = max(1, min(self.options.max_points, self.options.max_bytes // POINT_BYTES))
-        self._appended = 0
-        self._done = 0
+        self._entry_limit = self._limit
+        self._room_left = self._limit
         self._seq = 0
         self._in_flight: list[tuple[Trial, TrialBatch]] = []
         self._running: dict[str, list[Any]] = {}
@@ -110,21 +113,16 @@ class WritePipeline:
 
     def log_metrics(self, trial: Trial, step: Any, values: dict[str, Any], when: float) -> None:
         """Buffer metric values (already validated) logged at ``when``."""
-        with self._lock:
-            self._entries.append((METRICS, trial, step, values, when))
-            self._appended += 1
-            self._units += len(values)
-            if self._units >= self._limit:
-                self._make_room()
+        entries = self._entries
+        entries.append((METRICS, trial, step, values, when))
+        if len(entries) >= self._room_left:
+            self._make_room()
         if self._sync:
             self.flush()
 
     def put(self, kind: int, trial: Trial, *payload: Any) -> None:
         """Buffer a metadata, tags, chronos or status entry."""
-        with self._lock:
-            self._entries.append((kind, trial, *payload))
-            self._appended += 1
-            self._units += 1
+        self._entries.append((kind, trial, *payload))
         if self._sync or kind == STATUS:
             self._wake.set()
         if self._sync:
@@ -132,26 +130,24 @@ class WritePipeline:
 
     def _make_room(self) -> None:
         self._wake.set()
-        if self.options.on_full == "drop":
-            self._drop_oldest()
-            return
-        while self._units >= self._limit:
-            if not self._thread.is_alive():
-                raise RuntimeError("track: the flusher thread died; see the error above")
-            self._room.wait(0.5)
+        with self._lock:
+            if self.options.on_full == "drop":
+                self._drop_oldest()
+                return
+            while len(self._entries) >= self._room_left:
+                if not self._thread.is_alive():
+                    raise RuntimeError("track: the flusher thread died; see the error above")
+                self._room.wait(0.5)
 
     def _drop_oldest(self) -> None:
         dropped = 0
-        kept: deque[tuple[Any, ...]] = deque()
-        while self._entries and self._units >= self._limit:
+        kept: list[tuple[Any, ...]] = []
+        while self._entries and len(self._entries) >= self._room_left:
             entry = self._entries.popleft()
-            if entry[0] != METRICS:
+            if entry[0] == METRICS:
+                dropped += len(entry[3])
+            else:
                 kept.append(entry)
-                continue
-            count = len(entry[3])
-            dropped += count
-            self._units -= count
-            self._done += 1
         self._entries.extendleft(reversed(kept))
         if dropped:
             first = self.dropped_points == 0
@@ -174,16 +170,14 @@ class WritePipeline:
     def flush(self, timeout: float | None = None) -> bool:
         """Write everything logged so far and wait for it; False if ``timeout`` ran out first."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._lock:
-            target = self._appended
-            self._wake.set()
-            while self._done < target:
-                if not self._thread.is_alive():
-                    return False
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._written.wait(0.1 if remaining is None else min(remaining, 0.1))
+        written = threading.Event()
+        self._entries.append((FLUSH, None, written))
+        self._wake.set()
+        while not written.wait(0.1):
+            if not self._thread.is_alive():
+                return False
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
         return True
 
     def close(self, timeout: float | None = None) -> bool:
@@ -211,37 +205,46 @@ class WritePipeline:
         interval = self.options.heartbeat_interval
         with self._lock:
             due = [entry for entry in self._running.values() if now - entry[1] >= interval]
-            for entry in due:
-                entry[1] = now
-                self._entries.append((METADATA, entry[0], {"heartbeat": now}))
-                self._appended += 1
-                self._units += 1
+        for entry in due:
+            entry[1] = now
+            self._entries.append((METADATA, entry[0], {"heartbeat": now}))
 
     def _drain(self) -> None:
+        count = len(self._entries)
+        if not count:
+            return
+        popleft = self._entries.popleft
         with self._lock:
-            if not self._entries:
-                return
-            entries = list(self._entries)
-            self._entries.clear()
+            taken = [popleft() for _ in range(count)]
+            self._room_left = max(1, self._entry_limit - count)
         with gc_paused():
-            batches, units = self._group(entries)
+            batches, units, markers = self._group(taken)
         self._in_flight = batches
         for trial, batch in batches:
             self._write(trial, batch)
         self._in_flight = []
+        carrying = count - len(markers)
+        if carrying:
+            self._entry_limit = max(1, int(self._limit * carrying / max(units, 1)))
         with self._lock:
-            self._units -= units
-            self._done += len(entries)
+            self._room_left = self._entry_limit
             self._room.notify_all()
-            self._written.notify_all()
+        for marker in markers:
+            marker.set()
 
-    def _group(self, entries: list[tuple[Any, ...]]) -> tuple[list[tuple[Trial, TrialBatch]], int]:
-        """One batch per trial, in logging order, and the units the entries held."""
+    def _group(
+        self, entries: list[tuple[Any, ...]]
+    ) -> tuple[list[tuple[Trial, TrialBatch]], int, list[threading.Event]]:
+        """One batch per trial in logging order, the units the entries held, the flush markers."""
         units = 0
+        markers: list[threading.Event] = []
         by_object: dict[int, tuple[Trial, TrialBatch]] = {}
         by_uid: dict[str, tuple[Trial, TrialBatch]] = {}
         for entry in entries:
             kind, trial = entry[0], entry[1]
+            if kind == FLUSH:
+                markers.append(entry[2])
+                continue
             pair = by_object.get(id(trial))
             if pair is None:
                 pair = by_uid.get(trial.uid)
@@ -274,7 +277,7 @@ class WritePipeline:
         for _, batch in by_uid.values():
             self._seq += 1
             batch.seq = self._seq
-        return list(by_uid.values()), units
+        return list(by_uid.values()), units, markers
 
     def _write(self, trial: Trial, batch: TrialBatch) -> None:
         delay = 0.05
