@@ -130,13 +130,19 @@ def test_sigkill_loses_at_most_one_flush_interval(kind: str, tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize("kind", CRASH_STORES)
-def test_sigterm_loses_nothing_and_marks_interrupted(kind: str, tmp_path: Path) -> None:
-    """SIGTERM mid-run: every point logged before the signal is stored; status Interrupted."""
+@pytest.mark.parametrize(
+    ("signum", "exit_code"),
+    [(signal.SIGTERM, 128 + signal.SIGTERM), (signal.SIGINT, -signal.SIGINT)],
+)
+def test_signal_loses_nothing_and_marks_interrupted(
+    kind: str, signum: int, exit_code: int, tmp_path: Path
+) -> None:
+    """SIGTERM or SIGINT mid-run: every point logged before it is stored; status Interrupted."""
     uri = crash_store_uri(kind, tmp_path)
     process, uid, logged = start_child(uri, tmp_path, 200_000, 50_000.0, "term")
     wait_for(lambda: logged() > 20_000)
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=30) == 128 + signal.SIGTERM
+    process.send_signal(signum)
+    assert process.wait(timeout=30) == exit_code
     trial = stored_trial(uri, uid)
     assert stored_steps(trial) == list(range(logged()))
     assert trial.status == Status.Interrupted
