@@ -248,12 +248,21 @@ def report_doc(trial: Trial, short: bool = False) -> dict[str, Any]:
         "version": trial.version,
         "tags": trial.tags,
         "parameters": trial.parameters,
-        "metadata": trial.metadata,
+        "metadata": _short_metadata(trial.metadata) if short else trial.metadata,
         "metrics": {k: series_for_report(v, short) for k, v in trial.metrics.items()},
         "chronos": trial.chronos,
         "errors": trial.errors,
         "status": status_to_doc(trial.status),
     }
+
+
+def _short_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """Metadata with the installed-package list of the environment reduced to its size."""
+    environment = metadata.get("environment")
+    if not isinstance(environment, dict) or not isinstance(environment.get("packages"), dict):
+        return metadata
+    packages = f"{len(environment['packages'])} installed distributions (see the full report)"
+    return {**metadata, "environment": {**environment, "packages": packages}}
 
 
 def _finite(value: Any) -> Any:

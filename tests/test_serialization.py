@@ -1,0 +1,34 @@
+"""The report layout and value conversions of track.serialization."""
+
+from __future__ import annotations
+
+import pytest
+
+from track.serialization import UnserializableValue, jsonable, metric_value, report_doc
+from track.structure import Status, Trial
+
+
+def test_short_report_trims_series_and_package_list() -> None:
+    """report(short=True) keeps the last 10 points and counts the installed packages."""
+    trial = Trial(
+        parameters={"lr": 0.1},
+        metadata={"environment": {"python": {"version": "3"}, "packages": {"a": "1", "b": "2"}}},
+        metrics={"loss": [[step, 1.0 / (step + 1), 0.0] for step in range(30)]},
+        status=Status.Completed,
+    )
+    short = report_doc(trial, short=True)
+    assert list(short["metrics"]["loss"]) == [str(step) for step in range(20, 30)]
+    assert short["metadata"]["environment"]["packages"].startswith("2 installed")
+    assert short["metadata"]["environment"]["python"] == {"version": "3"}
+    full = report_doc(trial)
+    assert len(full["metrics"]["loss"]) == 30
+    assert full["metadata"]["environment"]["packages"] == {"a": "1", "b": "2"}
+    assert full["status"] == {"name": "Completed", "value": 302}
+
+
+def test_unstorable_values_name_their_key() -> None:
+    """A value no store can hold raises an error that names the key it was logged under."""
+    with pytest.raises(UnserializableValue, match="'loss'"):
+        metric_value("loss", "high")
+    with pytest.raises(UnserializableValue, match="opt"):
+        jsonable("opt", {"fn": object()})
