@@ -45,6 +45,8 @@ __all__ = ["LogSignalHandler", "LoggerChronoContext", "TrialLogger"]
 MAX_STORED_FILE_BYTES = 256 * 1024
 
 _time = time.time
+#: Value types a log call stores as they are; anything else goes through metric_value.
+_PLAIN_NUMBERS = frozenset((float, int))
 
 
 class LogSignalHandler(SignalHandler):
@@ -181,10 +183,10 @@ class TrialLogger:
                     reduce_metrics({k: metric_value(k, v) for k, v in metrics.items()})
                 return
             self._ensure_created()
-        for key, value in metrics.items():
-            kind = type(value)
-            if kind is not float and kind is not int:
-                metrics[key] = metric_value(key, value)
+        for value in metrics.values():
+            if type(value) not in _PLAIN_NUMBERS:
+                metrics = {key: metric_value(key, value) for key, value in metrics.items()}
+                break
         if step is not None and type(step) is not int:
             step = step_value(step)
         if reduce or self._rank_suffix:
