@@ -24,8 +24,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+ROOT = Path(__file__).resolve().parent.parent
 PARAMETERS = {"lr": 0.01, "batch_size": 64, "epochs": 10, "optimizer": "adam", "seed": 1}
 
 
@@ -104,8 +106,14 @@ def run_tensorboardx(workdir: str, steps: int, k: int) -> dict:
     began = time.perf_counter()
     writer.close()
     result["finish_s"] = time.perf_counter() - began
-    result["read_s"] = None
-    result["complete"] = None
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    began = time.perf_counter()
+    events = EventAccumulator(workdir, size_guidance={"scalars": 0})
+    events.Reload()
+    steps_read = [event.step for event in events.Scalars("m0")]
+    result["read_s"] = time.perf_counter() - began
+    result["complete"] = sorted(steps_read) == list(range(steps))
     return result
 
 
@@ -118,8 +126,14 @@ def run_wandb(workdir: str, steps: int, k: int) -> dict:
     began = time.perf_counter()
     run.finish()
     result["finish_s"] = time.perf_counter() - began
-    result["read_s"] = None
-    result["complete"] = None
+    sys.path.insert(0, str(ROOT / "tests" / "forward"))
+    from wandb_reader import history  # wandb ships no reader of offline run files
+
+    began = time.perf_counter()
+    (run_file,) = Path(workdir).glob("wandb/offline-run-*/run-*.wandb")
+    steps_read = [row["_step"] for row in history(run_file) if "m0" in row]
+    result["read_s"] = time.perf_counter() - began
+    result["complete"] = sorted(steps_read) == list(range(steps))
     return result
 
 
@@ -128,13 +142,17 @@ def run_trackio(workdir: str, steps: int, k: int) -> dict:
     os.environ["TRACKIO_DIR"] = workdir
     import trackio
 
-    trackio.init(project="bench", config=PARAMETERS)
+    run = trackio.init(project="bench", config=PARAMETERS)
     result = _timed_loop(lambda step, values: trackio.log(values, step=step), steps, k)
     began = time.perf_counter()
     trackio.finish()
     result["finish_s"] = time.perf_counter() - began
-    result["read_s"] = None
-    result["complete"] = None
+    from trackio.sqlite_storage import SQLiteStorage
+
+    began = time.perf_counter()
+    rows = SQLiteStorage.get_metric_values(project="bench", run=run.name, metric_name="m0")
+    result["read_s"] = time.perf_counter() - began
+    result["complete"] = sorted(row["step"] for row in rows) == list(range(steps))
     return result
 
 
