@@ -77,7 +77,8 @@ class TrackClient:
     With no URI, ``TRACK_URI`` (or ``uri`` in ``track.config``) is used, else the embedded
     default store. Keyword options tune the write pipeline (``flush_interval``,
     ``durability``, ``max_points``, ``max_bytes``, ``on_full``, ``heartbeat_interval``,
-    ``exit_timeout``, ``spill_dir``); each also reads ``TRACK_<OPTION>``.
+    ``exit_timeout``, ``spill_dir``, ``system_metrics_interval``); each also reads
+    ``TRACK_<OPTION>``.
 
     ``forward`` names trackers every write is also sent to (default: ``TRACK_FORWARD``, see
     docs/forwarding.md); ``ranks`` is "zero" (default, ``TRACK_RANKS``), "all" or "separate"
