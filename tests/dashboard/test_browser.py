@@ -22,6 +22,7 @@ def test_trials_table_filter_and_trial_page(served: str, page: Any, artifacts: P
     page.wait_for_selector("#trials tbody tr")
     assert page.locator("#trials tbody tr").count() == 4
     assert page.inner_text("#range") == "1\u20134 of 4"
+    assert "null" not in page.inner_text(".pager")
     page.screenshot(path=str(artifacts / "trials-table.png"), full_page=True)
 
     page.fill("#filter", "parameters.lr>0.025")

@@ -139,7 +139,7 @@ async function trialsView(params) {
       el("button", { disabled: page.offset ? null : "", onclick: () => { state.offset = Math.max(0, state.offset - state.limit); load(); } }, "‹ Prev"),
       el("span", { id: "range" }, page.total ? `${page.offset + 1}–${last} of ${page.total}` : "no trials"),
       el("button", { disabled: last < page.total ? null : "", onclick: () => { state.offset += state.limit; load(); } }, "Next ›"),
-      page.running ? el("span", { class: "live" }, `● ${page.running} running, updating live`) : null);
+      page.running ? el("span", { class: "live" }, `● ${page.running} running, updating live`) : "");
     clearTimeout(timer);
     if (page.running) timer = setTimeout(load, 3000);
   }
