@@ -6,6 +6,7 @@ import argparse
 
 from track.cli.output import is_terminal, print_table
 from track.cli.trials import (
+    add_store_argument,
     best_value,
     duration,
     find_trial,
@@ -19,7 +20,7 @@ from track.cli.trials import (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the command's arguments."""
     parser.add_argument("uids", nargs="+", metavar="UID", help="trial uids (or unique prefixes)")
-    parser.add_argument("--store", help="store URI (default: TRACK_URI, else file://track.json)")
+    add_store_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,12 +6,18 @@ import argparse
 
 from track.cli.output import print_table
 from track.cli.shortquery import parse_where
-from track.cli.trials import open_store, select_trials, summary_row, varying_parameters
+from track.cli.trials import (
+    add_store_argument,
+    open_store,
+    select_trials,
+    summary_row,
+    varying_parameters,
+)
 
 
 def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
     """The store and trial-selection options shared by ``ls`` and ``export``."""
-    parser.add_argument("--store", help="store URI (default: TRACK_URI, else file://track.json)")
+    add_store_argument(parser)
     parser.add_argument("--project", help="only trials of this project")
     parser.add_argument("--group", help="only trials of this group (name or uid)")
     parser.add_argument(

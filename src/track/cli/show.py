@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 
 from track.cli.output import print_json
-from track.cli.trials import find_trial, open_store
+from track.cli.trials import add_store_argument, find_trial, open_store
 from track.serialization import report_doc
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the command's arguments."""
     parser.add_argument("uid", help="trial uid (or a unique prefix of it)")
-    parser.add_argument("--store", help="store URI (default: TRACK_URI, else file://track.json)")
+    add_store_argument(parser)
     parser.add_argument(
         "--full", action="store_true", help="every metric point (default: the last 10)"
     )

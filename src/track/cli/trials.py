@@ -6,6 +6,7 @@ values. Only :class:`~track.persistence.protocol.Protocol` reads are used, so ev
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import time
@@ -46,6 +47,11 @@ class StoreError(ValueError):
 
 class NotFound(StoreError):
     """A trial, project or group the store does not hold."""
+
+
+def add_store_argument(parser: argparse.ArgumentParser) -> None:
+    """The ``--store`` option of the read commands, defaulting like ``TrackClient()``."""
+    parser.add_argument("--store", help=f"store URI (default: TRACK_URI, else {DEFAULT_URI})")
 
 
 def default_store() -> str:

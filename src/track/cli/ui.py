@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import importlib.util
 
-from track.cli.trials import StoreError, default_store, open_store
+from track.cli.trials import StoreError, add_store_argument, default_store, open_store
 
 _NEEDED = ("starlette", "uvicorn", "plotly")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the command's arguments."""
-    parser.add_argument("--store", help="store URI (default: TRACK_URI, else file://track.json)")
+    add_store_argument(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8080, help="port to listen on")
 
