@@ -393,12 +393,13 @@ class PostgresDialect(Dialect):
         return [(series, first + i, *step(s), v, t) for i, (s, v, t) in enumerate(points)]
 
     def insert_points(self, cur: Any, rows: list[Any]) -> None:
-        """COPY the points in (much faster than INSERT for large batches)."""
+        """COPY the points in, in binary (faster than INSERT, and than text COPY, for big batches)."""
         if not self.use_copy:
             cur.executemany("INSERT INTO points VALUES (%s, %s, %s, %s, %s, %s, %s)", rows)
             return
         columns = "series_id, seq, istep, fstep, sstep, value, time"
-        with cur.copy(f"COPY points ({columns}) FROM STDIN") as copy:
+        with cur.copy(f"COPY points ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["int8", "int8", "int8", "float8", "text", "float8", "float8"])
             for row in rows:
                 copy.write_row(row)
 
