@@ -212,3 +212,19 @@ def test_cockroach_dialect_retries_serialization_failures(fresh_postgres) -> Non
         assert stored.errors == ["other", "mine"]
         assert stored.metrics["loss"] == [[0, 1.0, 1.0]]
         store.close()
+
+
+def test_seed_factory_builds_the_cockroach_dialect(fresh_postgres) -> None:
+    """make_cockroach_protocol goes through the registry to the SQL store's cockroach dialect."""
+    from track.persistence import make_cockroach_protocol
+
+    with fresh_postgres("cockroach") as uri:
+        store = make_cockroach_protocol(uri)
+        try:
+            assert isinstance(store, SQLProtocol) and store.dialect.name == "cockroach"
+            trial = Trial(parameters={"x": 1})
+            store.new_trial(trial)
+            store.log_trial_batch(trial, TrialBatch(metrics=[("loss", 0, 0.5, 1.0)]))
+            assert store.get_trial_metrics(trial) == {"loss": [[0, 0.5, 1.0]]}
+        finally:
+            store.close()

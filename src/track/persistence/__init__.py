@@ -19,10 +19,12 @@ __all__ = [
     "Protocol",
     "UnknownScheme",
     "get_protocol",
+    "make_cockroach_protocol",
     "make_comet_ml",
     "make_ephemeral_protocol",
     "make_local",
     "make_pickled_protocol",
+    "make_socket_protocol",
     "register",
     "registered_schemes",
 ]
@@ -89,6 +91,16 @@ def make_ephemeral_protocol(uri: str | URI = "ephemeral:") -> Protocol:
 def make_pickled_protocol(uri: str | URI) -> Protocol:
     """A ``pickled://`` store (seed API); never load a pickle from an untrusted source."""
     return _factory("pickled")(parse_uri(uri))
+
+
+def make_socket_protocol(uri: str | URI) -> Protocol:
+    """A ``socket://`` client of a track server (seed API; needs the ``[server]`` extra)."""
+    return _factory("socket")(parse_uri(uri))
+
+
+def make_cockroach_protocol(uri: str | URI) -> Protocol:
+    """A ``cockroach://`` store (seed API; needs the ``[postgres]`` extra)."""
+    return _factory("cockroach")(parse_uri(uri))
 
 
 def make_comet_ml(uri: str | URI) -> Protocol:
