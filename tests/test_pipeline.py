@@ -73,6 +73,11 @@ CHILD = textwrap.dedent(
 )
 
 
+def _interruptible() -> None:
+    """In the child: take SIGINT as a terminal would, even when this run ignores it (CI)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_child(uri: str, tmp_path: Path, total: int, rate: float, mode: str):
     """Start the paced logging child; returns (process, trial uid, counter reader)."""
     counter_path = tmp_path / "counter"
@@ -82,6 +87,7 @@ def start_child(uri: str, tmp_path: Path, total: int, rate: float, mode: str):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_interruptible,
     )
     uid = process.stdout.readline().strip()
     assert uid, process.stderr.read()

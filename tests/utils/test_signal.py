@@ -109,12 +109,14 @@ def test_default_sigterm_raises_system_exit(saved_handlers):
 
 
 def test_ignored_signal_stays_ignored(saved_handlers):
-    """A previously ignored signal only runs the hook."""
+    """A signal the process ignores (nohup, a background job) stays ignored: no hook runs."""
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     handler = Recording()
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
     signal.raise_signal(signal.SIGTERM)
-    assert handler.seen == [("sigterm", signal.SIGTERM)]
+    assert handler.seen == []
     handler.restore()
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
 
 
 def test_restore_reinstalls_previous_handlers(saved_handlers):

@@ -14,17 +14,21 @@ class SignalHandler:
     ``sigterm``, ``sigint`` and ``atexit`` to save state before the process goes away.
 
     Signal handlers can only be installed from the main thread; elsewhere that part is
-    skipped silently and only the atexit hook is registered. After the subclass hook
-    ran, the previously installed handler is called so that existing behaviour is
-    kept; when it was the default action, SIGINT raises ``KeyboardInterrupt`` and
-    SIGTERM raises ``SystemExit(128 + signum)`` (exit code 143, like the shell).
+    skipped silently and only the atexit hook is registered. A signal the process already
+    ignores (started under ``nohup`` or as a background job) is left ignored. After the
+    subclass hook ran, the previously installed handler is called so that existing
+    behaviour is kept; when it was the default action, SIGINT raises ``KeyboardInterrupt``
+    and SIGTERM raises ``SystemExit(128 + signum)`` (exit code 143, like the shell).
     """
 
     def __init__(self) -> None:
         self._previous: dict[int, Any] = {}
         if threading.current_thread() is threading.main_thread():
-            self._previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, self._on_signal)
-            self._previous[signal.SIGINT] = signal.signal(signal.SIGINT, self._on_signal)
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                # A signal the process was started ignoring (nohup, a background job) stays
+                # ignored: the parent chose that, and the run must not react to it.
+                if signal.getsignal(signum) != signal.SIG_IGN:
+                    self._previous[signum] = signal.signal(signum, self._on_signal)
         atexit.register(self.atexit)
 
     def sigterm(self, signum: int, frame: FrameType | None) -> None:
