@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from track.liveness import HEARTBEAT_KEY, INTERVAL_KEY, STALE_AFTER_INTERVALS, effective_status_doc
+from track.liveness import HEARTBEAT_KEY, INTERVAL_KEY, STALE_AFTER_INTERVALS
 from track.persistence.protocol import (
     GROUP_UPDATE_METHODS,
     TRIAL_UPDATE_METHODS,
@@ -35,7 +35,9 @@ from track.persistence.sql.compile import (
     Fields,
     compile_where,
 )
+from track.persistence.sql.cursor import Cursor
 from track.persistence.sql.dialects import Dialect, encode_json, make_dialect
+from track.persistence.sql.reads import build_trials, series_points
 from track.persistence.sql.schema import ensure_schema
 from track.persistence.utils import URI, parse_uri
 from track.query import parse
@@ -43,7 +45,6 @@ from track.serialization import (
     group_from_doc,
     jsonable_dict,
     project_from_doc,
-    trial_from_doc,
     trial_to_doc,
 )
 from track.structure import Project, Trial, TrialGroup
@@ -115,7 +116,7 @@ class SQLProtocol(Protocol):
     def _attempt(self, operation: Callable[[Any], T], write: bool) -> T:
         dialect, conn = self.dialect, self._conn
         try:
-            self._cursor = _Cursor(dialect, dialect.begin(conn, write))
+            self._cursor = Cursor(dialect, dialect.begin(conn, write))
             result = operation(self._cursor)
             dialect.commit(conn)
             return result
@@ -127,7 +128,7 @@ class SQLProtocol(Protocol):
 
     # ---- writes -------------------------------------------------------------------------
 
-    def _lock_trial(self, cur: _Cursor, uid: str, columns: str = "id") -> tuple[Any, ...]:
+    def _lock_trial(self, cur: Cursor, uid: str, columns: str = "id") -> tuple[Any, ...]:
         row = cur.one(f"SELECT {columns} FROM trials WHERE uid = ?{self.dialect.for_update}", uid)
         if row is None:
             raise TrialNotFound(f"no trial {uid!r} in this store")
@@ -136,7 +137,7 @@ class SQLProtocol(Protocol):
     def log_trial_batch(self, trial: Trial, batch: TrialBatch) -> None:
         """Apply ``batch`` in one transaction, once per (writer, seq)."""
 
-        def apply(cur: _Cursor) -> None:
+        def apply(cur: Cursor) -> None:
             if batch.writer and not self._claim(cur, batch.writer, batch.seq):
                 return
             changes = batch.metadata or batch.tags or batch.chronos or batch.errors
@@ -161,7 +162,7 @@ class SQLProtocol(Protocol):
 
         self._run(apply)
 
-    def _claim(self, cur: _Cursor, writer: str, seq: int) -> bool:
+    def _claim(self, cur: Cursor, writer: str, seq: int) -> bool:
         """Record ``seq`` as ``writer``'s last batch; False if it was applied already."""
         row = cur.one(
             "INSERT INTO writers (writer, last_seq) VALUES (?, ?) ON CONFLICT (writer) DO UPDATE"
@@ -172,13 +173,13 @@ class SQLProtocol(Protocol):
         )
         return row is not None
 
-    def _append_points(self, cur: _Cursor, trial_id: int, series: dict[str, list[Any]]) -> None:
+    def _append_points(self, cur: Cursor, trial_id: int, series: dict[str, list[Any]]) -> None:
         if not series:
             return
         with gc_paused():
             self._insert_points(cur, trial_id, series)
 
-    def _insert_points(self, cur: _Cursor, trial_id: int, by_name: dict[str, list[Any]]) -> None:
+    def _insert_points(self, cur: Cursor, trial_id: int, by_name: dict[str, list[Any]]) -> None:
         known = {
             name: (sid, count)
             for sid, name, count in cur.all(
@@ -211,7 +212,7 @@ class SQLProtocol(Protocol):
     def _update_json(
         self, table: str, uid: str, column: str, changes: dict[str, Any], missing: type
     ) -> None:
-        def apply(cur: _Cursor) -> None:
+        def apply(cur: Cursor) -> None:
             row = cur.one(
                 f"SELECT id, {column} FROM {table} WHERE uid = ?{self.dialect.for_update}", uid
             )
@@ -260,7 +261,7 @@ class SQLProtocol(Protocol):
     def _projects(self, fields: Fields, conditions: Any) -> list[Project]:
         where, params = compile_where(self.dialect, fields, conditions, time.time())
 
-        def read(cur: _Cursor) -> list[Project]:
+        def read(cur: Cursor) -> list[Project]:
             projects = []
             sql = f"SELECT p.uid, p.name, p.description, p.metadata FROM projects p WHERE {where}"
             for uid, name, description, metadata in cur.all(sql + " ORDER BY p.id", *params):
@@ -301,7 +302,7 @@ class SQLProtocol(Protocol):
             f" WHERE {where} ORDER BY g.id{limit}{lock}"
         )
 
-        def read(cur: _Cursor) -> list[TrialGroup]:
+        def read(cur: Cursor) -> list[TrialGroup]:
             groups = []
             for uid, name, description, metadata, project_id in cur.all(sql, *params):
                 trials = cur.column(
@@ -319,7 +320,7 @@ class SQLProtocol(Protocol):
     def add_project_trial(self, project: Project, trial: Trial) -> None:
         """Attach a stored trial to a project."""
 
-        def apply(cur: _Cursor) -> None:
+        def apply(cur: Cursor) -> None:
             trial_id = self._lock_trial(cur, trial.uid)[0]
             cur.run("UPDATE trials SET project_id = ? WHERE id = ?", project.uid, trial_id)
 
@@ -328,7 +329,7 @@ class SQLProtocol(Protocol):
     def add_group_trial(self, group: TrialGroup, trial: Trial) -> None:
         """Add a stored trial to a group (its ``group_id`` too, if it had none)."""
 
-        def apply(cur: _Cursor) -> None:
+        def apply(cur: Cursor) -> None:
             trial_id = self._lock_trial(cur, trial.uid)[0]
             cur.run(
                 "INSERT INTO membership (trial_id, group_uid) VALUES (?, ?)"
@@ -350,7 +351,7 @@ class SQLProtocol(Protocol):
         """Insert a trial (with any metrics it holds); bump its revision when ``auto_increment``."""
         j = self.dialect.json_param
 
-        def insert(cur: _Cursor) -> Trial | None:
+        def insert(cur: Cursor) -> Trial | None:
             while True:
                 doc = trial_to_doc(trial)
                 status = doc["status"] or {}
@@ -397,7 +398,7 @@ class SQLProtocol(Protocol):
         where, params = compile_where(self.dialect, TRIAL_FIELDS, conditions, time.time())
         chosen = f"SELECT t.id FROM trials t WHERE {where}"
 
-        def read(cur: _Cursor) -> list[Trial]:
+        def read(cur: Cursor) -> list[Trial]:
             rows = cur.all(
                 f"SELECT {TRIAL_COLUMNS} FROM trials t WHERE {where} ORDER BY t.id{limit}{lock}",
                 *params,
@@ -408,85 +409,16 @@ class SQLProtocol(Protocol):
                 ids: tuple[str, list[Any]] = ("?", [rows[0][0]])
             else:
                 ids = (chosen, list(params))
-            return self._build_trials(cur, rows, ids, with_metrics)
+            return build_trials(self.dialect, cur, rows, ids, with_metrics)
 
         return self._run(read, write=bool(lock))
-
-    def _build_trials(
-        self, cur: _Cursor, rows: list[Any], ids: tuple[str, list[Any]], with_metrics: bool
-    ) -> list[Trial]:
-        chosen, params = ids
-        groups: dict[int, list[str]] = {}
-        for trial_id, group_uid in cur.all(
-            f"SELECT trial_id, group_uid FROM membership WHERE trial_id IN ({chosen})", *params
-        ):
-            groups.setdefault(trial_id, []).append(group_uid)
-        metrics = self._series(cur, chosen, params, with_metrics)
-        documents = self.dialect.load_json_rows([row[11:16] for row in rows])
-        trials = []
-        for row, (parameters, metadata, tags, chronos, errors) in zip(rows, documents, strict=True):
-            trial_id, uid, hash_, revision, name, description, version = row[:7]
-            project_id, group_id, status_name, status_value = row[7:11]
-            doc = {
-                "uid": uid,
-                "hash": hash_,
-                "revision": revision,
-                "name": name,
-                "description": description,
-                "version": version,
-                "project_id": project_id,
-                "group_id": group_id,
-                "groups": groups.get(trial_id, []),
-                "status": None
-                if status_name is None
-                else {"name": status_name, "value": status_value},
-                "parameters": parameters,
-                "metadata": metadata,
-                "tags": tags,
-                "chronos": chronos,
-                "errors": errors,
-            }
-            trial = trial_from_doc(effective_status_doc(doc))
-            trial.metrics = metrics.get(trial_id, {})
-            trials.append(trial)
-        return trials
-
-    def _series(
-        self, cur: _Cursor, chosen: str, params: list[Any], with_metrics: bool
-    ) -> dict[int, dict[str, list[list[Any]]]]:
-        dialect = self.dialect
-        metrics: dict[int, dict[str, list[list[Any]]]] = {}
-        if not with_metrics:
-            last = ", ".join(f"last_{c}" for c in dialect.step_columns)
-            for row in cur.all(
-                f"SELECT trial_id, name, {last}, last_value, last_time FROM series"
-                f" WHERE trial_id IN ({chosen}) ORDER BY id",
-                *params,
-            ):
-                point = dialect.decode_points([row[2:]])[0]
-                metrics.setdefault(row[0], {})[row[1]] = [point]
-            return metrics
-        series = cur.all(
-            f"SELECT id, trial_id, name FROM series WHERE trial_id IN ({chosen}) ORDER BY id",
-            *params,
-        )
-        for sid, trial_id, name in series:
-            metrics.setdefault(trial_id, {})[name] = self._points(cur, sid)
-        return metrics
-
-    def _points(self, cur: _Cursor, series_id: int) -> list[list[Any]]:
-        steps = ", ".join(self.dialect.step_columns)
-        with gc_paused():
-            sql = f"SELECT {steps}, value, time FROM points WHERE series_id = ? ORDER BY seq"
-            rows = self.dialect.fetch_points(cur.raw, self.dialect.prepare(sql), series_id)
-            return self.dialect.decode_points(rows)
 
     def get_trial_metrics(
         self, trial: Trial, names: list[str] | None = None
     ) -> dict[str, list[list[Any]]]:
         """Full series of a trial's metrics (all, or those named), loaded on demand."""
 
-        def read(cur: _Cursor) -> dict[str, list[list[Any]]]:
+        def read(cur: Cursor) -> dict[str, list[list[Any]]]:
             sql = "SELECT s.id, s.name FROM series s JOIN trials t ON t.id = s.trial_id"
             sql += " WHERE t.uid = ?"
             params: list[Any] = [trial.uid]
@@ -496,7 +428,7 @@ class SQLProtocol(Protocol):
                 sql += f" AND s.name IN ({', '.join('?' for _ in names)})"
                 params += list(names)
             series = cur.all(sql + " ORDER BY s.id", *params)
-            return {name: self._points(cur, sid) for sid, name in series}
+            return {name: series_points(self.dialect, cur, sid) for sid, name in series}
 
         return self._run(read, write=False)
 
@@ -511,7 +443,7 @@ class SQLProtocol(Protocol):
         check_update_method(attr, TRIAL_UPDATE_METHODS)
         conditions = parse(query)
 
-        def apply(cur: _Cursor) -> Trial | None:
+        def apply(cur: Cursor) -> Trial | None:
             found = self._trials(conditions, False, self.dialect.skip_locked, " LIMIT 1")
             if not found:
                 return None
@@ -527,7 +459,7 @@ class SQLProtocol(Protocol):
         check_update_method(attr, GROUP_UPDATE_METHODS)
         conditions = parse(query)
 
-        def apply(cur: _Cursor) -> TrialGroup | None:
+        def apply(cur: Cursor) -> TrialGroup | None:
             found = self._groups(conditions, self.dialect.skip_locked, " LIMIT 1")
             if not found:
                 return None
@@ -540,31 +472,3 @@ class SQLProtocol(Protocol):
         """Close the connection."""
         with self._lock:
             self._conn.close()
-
-
-class _Cursor:
-    """A driver cursor that takes ``?`` statements and positional parameters."""
-
-    __slots__ = ("dialect", "raw")
-
-    def __init__(self, dialect: Dialect, raw: Any) -> None:
-        self.dialect = dialect
-        self.raw = raw
-
-    def run(self, sql: str, *params: Any) -> None:
-        self.raw.execute(self.dialect.prepare(sql), params)
-
-    def one(self, sql: str, *params: Any) -> Any:
-        self.raw.execute(self.dialect.prepare(sql), params)
-        return self.raw.fetchone()
-
-    def all(self, sql: str, *params: Any) -> list[Any]:
-        self.raw.execute(self.dialect.prepare(sql), params)
-        return self.raw.fetchall()
-
-    def column(self, sql: str, *params: Any) -> list[Any]:
-        return [row[0] for row in self.all(sql, *params)]
-
-    def many(self, sql: str, rows: list[Any]) -> None:
-        if rows:
-            self.raw.executemany(self.dialect.prepare(sql), rows)
