@@ -1,0 +1,13 @@
+-- migration 1
+CREATE TABLE projects (id BIGSERIAL PRIMARY KEY, uid TEXT NOT NULL UNIQUE, name TEXT, description TEXT, metadata JSONB);
+CREATE TABLE trial_group (id BIGSERIAL PRIMARY KEY, uid TEXT NOT NULL UNIQUE, name TEXT, description TEXT, metadata JSONB, project_id TEXT);
+CREATE INDEX trial_group_project ON trial_group (project_id);
+CREATE TABLE trials (id BIGSERIAL PRIMARY KEY, uid TEXT NOT NULL UNIQUE, hash TEXT NOT NULL, revision BIGINT NOT NULL, name TEXT, description TEXT, version TEXT, project_id TEXT, group_id TEXT, status_name TEXT, status_value BIGINT, stale_after DOUBLE PRECISION, parameters JSONB, metadata JSONB, tags JSONB, chronos JSONB, errors JSONB);
+CREATE INDEX trials_hash ON trials (hash, revision);
+CREATE INDEX trials_project ON trials (project_id);
+CREATE INDEX trials_status ON trials (status_value);
+CREATE TABLE membership (trial_id BIGINT NOT NULL, group_uid TEXT NOT NULL, PRIMARY KEY (trial_id, group_uid));
+CREATE INDEX membership_group ON membership (group_uid, trial_id);
+CREATE TABLE series (id BIGSERIAL PRIMARY KEY, trial_id BIGINT NOT NULL, name TEXT NOT NULL, count BIGINT NOT NULL, last_istep BIGINT, last_fstep DOUBLE PRECISION, last_sstep TEXT, last_value DOUBLE PRECISION, last_time DOUBLE PRECISION, UNIQUE (trial_id, name));
+CREATE TABLE points (series_id BIGINT NOT NULL, seq BIGINT NOT NULL, istep BIGINT, fstep DOUBLE PRECISION, sstep TEXT, value DOUBLE PRECISION, time DOUBLE PRECISION, PRIMARY KEY (series_id, seq));
+CREATE TABLE writers (writer TEXT PRIMARY KEY, last_seq BIGINT NOT NULL);

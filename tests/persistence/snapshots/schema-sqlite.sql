@@ -1,0 +1,13 @@
+-- migration 1
+CREATE TABLE projects (id INTEGER PRIMARY KEY, uid TEXT NOT NULL UNIQUE, name TEXT, description TEXT, metadata TEXT);
+CREATE TABLE trial_group (id INTEGER PRIMARY KEY, uid TEXT NOT NULL UNIQUE, name TEXT, description TEXT, metadata TEXT, project_id TEXT);
+CREATE INDEX trial_group_project ON trial_group (project_id);
+CREATE TABLE trials (id INTEGER PRIMARY KEY, uid TEXT NOT NULL UNIQUE, hash TEXT NOT NULL, revision INTEGER NOT NULL, name TEXT, description TEXT, version TEXT, project_id TEXT, group_id TEXT, status_name TEXT, status_value INTEGER, stale_after REAL, parameters TEXT, metadata TEXT, tags TEXT, chronos TEXT, errors TEXT);
+CREATE INDEX trials_hash ON trials (hash, revision);
+CREATE INDEX trials_project ON trials (project_id);
+CREATE INDEX trials_status ON trials (status_value);
+CREATE TABLE membership (trial_id INTEGER NOT NULL, group_uid TEXT NOT NULL, PRIMARY KEY (trial_id, group_uid)) WITHOUT ROWID;
+CREATE INDEX membership_group ON membership (group_uid, trial_id);
+CREATE TABLE series (id INTEGER PRIMARY KEY, trial_id INTEGER NOT NULL, name TEXT NOT NULL, count INTEGER NOT NULL, last_step, last_value , last_time REAL, UNIQUE (trial_id, name));
+CREATE TABLE points (series_id INTEGER NOT NULL, seq INTEGER NOT NULL, step, value, time REAL, PRIMARY KEY (series_id, seq)) WITHOUT ROWID;
+CREATE TABLE writers (writer TEXT PRIMARY KEY, last_seq INTEGER NOT NULL) WITHOUT ROWID;
