@@ -55,6 +55,8 @@ def test_bad_filter_shows_the_error(served: str, page: Any) -> None:
     page.fill("#filter", "lr>")
     page.press("#filter", "Enter")
     page.wait_for_function("document.querySelector('#message').textContent.includes('bad query')")
+    assert "bad query" in page.inner_text("#message")
+    assert page.locator("#trials tbody tr").count() == 4, "the table stays as it was"
 
 
 def test_compare_three_trials(served: str, page: Any, artifacts: Path) -> None:
