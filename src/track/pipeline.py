@@ -30,21 +30,23 @@ import time
 import uuid
 import weakref
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from track.persistence.protocol import Protocol, TrialBatch
+from track.persistence.protocol import Protocol, TrialBatch, WriteRefused
 from track.structure import Trial
 from track.utils.memory import gc_paused
 
-__all__ = ["PipelineOptions", "WritePipeline", "replay_spill"]
+__all__ = ["PipelineOptions", "ReplayReport", "WritePipeline", "replay_spill"]
 
 log = logging.getLogger("track.pipeline")
 
 METRICS, METADATA, TAGS, CHRONOS, STATUS, FLUSH = range(6)
-#: Errors that say the batch itself cannot be stored (a missing method, a vanished trial):
-#: retrying cannot help, so such a batch goes to the spill file instead of blocking the rest.
-PERMANENT_ERRORS = (NotImplementedError, TypeError, KeyError)
+#: Errors by which a store says the batch itself cannot be stored (it names a trial the store
+#: does not hold, or the store lacks a method the batch needs): retrying cannot help, so such a
+#: batch goes to the spill file instead of blocking the rest. Any other error, a ``TypeError``
+#: or ``KeyError`` from a bug inside a store included, is retried with backoff.
+PERMANENT_ERRORS = (WriteRefused, NotImplementedError)
 #: Rough in-memory size of one buffered metric point, for the ``max_bytes`` limit.
 POINT_BYTES = 120
 
@@ -344,19 +346,75 @@ class WritePipeline:
         return path
 
 
-def replay_spill(path: str, protocol: Protocol) -> int:
-    """Apply a spill file's batches to ``protocol``; returns how many were applied."""
-    count = 0
+@dataclass
+class ReplayReport:
+    """What :func:`replay_spill` did with each batch of a spill file.
+
+    ``refused`` holds one message per batch the store refused; those batches, and every
+    batch after a store error that stopped the replay (``stopped``), stay in the spill file.
+    """
+
+    applied: int = 0
+    already_present: int = 0
+    refused: list[str] = field(default_factory=list)
+    stopped: str | None = None
+    kept: int = 0
+
+
+def replay_spill(path: str, protocol: Protocol) -> ReplayReport:
+    """Apply a spill file's batches to ``protocol``, each at most once (by writer and seq).
+
+    The file is rewritten to hold only what could not be applied, and removed when nothing
+    is left. A batch the store refuses (:data:`PERMANENT_ERRORS`) is kept and the replay
+    goes on; any other error stops the replay, keeping that batch and the rest.
+    """
+    report = ReplayReport()
+    kept: list[str] = []
     with open(path, encoding="utf-8") as file:
-        for line in file:
-            if not line.strip():
-                continue
-            record = json.loads(line)
-            trial = Trial(_hash=record["trial"].rsplit("_", 1)[0])
-            trial.revision = int(record["trial"].rsplit("_", 1)[1])
-            protocol.log_trial_batch(trial, TrialBatch.from_doc(record["batch"]))
-            count += 1
-    return count
+        lines = [line for line in file if line.strip()]
+    for index, line in enumerate(lines):
+        if report.stopped is not None:
+            kept.append(line)
+            continue
+        record = json.loads(line)
+        trial = _spilled_trial(record["trial"])
+        try:
+            applied = protocol.log_trial_batch(trial, TrialBatch.from_doc(record["batch"]))
+        except PERMANENT_ERRORS as error:
+            report.refused.append(f"trial {trial.uid}: {type(error).__name__}: {error}")
+            kept.append(line)
+            continue
+        except Exception as error:
+            report.stopped = f"{type(error).__name__}: {error} (at batch {index + 1})"
+            kept.append(line)
+            continue
+        if applied is False:
+            report.already_present += 1
+        else:
+            report.applied += 1
+    report.kept = len(kept)
+    _rewrite(path, kept)
+    return report
+
+
+def _spilled_trial(uid: str) -> Trial:
+    hash_, revision = uid.rsplit("_", 1)
+    trial = Trial(_hash=hash_)
+    trial.revision = int(revision)
+    return trial
+
+
+def _rewrite(path: str, lines: list[str]) -> None:
+    """Replace the spill file with ``lines`` atomically; remove it when there are none."""
+    if not lines:
+        os.unlink(path)
+        return
+    temporary = f"{path}.tmp-{os.getpid()}"
+    with open(temporary, "w", encoding="utf-8") as file:
+        file.writelines(line if line.endswith("\n") else line + "\n" for line in lines)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(temporary, path)
 
 
 @atexit.register

@@ -41,3 +41,31 @@ def test_schema_matches_snapshot(name: str) -> None:
     if os.environ.get("UPDATE_SNAPSHOTS") == "1":
         path.write_text(schema_text(name))
     assert schema_text(name) == path.read_text()
+
+
+def test_a_version_1_database_keeps_its_applied_batches(tmp_path: Path) -> None:
+    """Migration 2 turns each writer's last seq into the range [0, last]: old batches stay once."""
+    import sqlite3
+
+    from track.persistence.protocol import TrialBatch
+    from track.persistence.sql import SQLProtocol
+    from track.structure import Project, Trial
+
+    path = tmp_path / "v1.db"
+    dialect = make_dialect(parse_uri(f"sqlite:///{path}"))
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for statement in migration_statements(dialect, 1):
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_version (version) VALUES (1)")
+        conn.execute("INSERT INTO writers (writer, last_seq) VALUES ('w', 7)")
+    store = SQLProtocol(f"sqlite:///{path}")
+    store.new_project(Project(name="p"))
+    trial = store.new_trial(Trial(name="t", project_id="p"))
+    point = [("loss", 0, 1.0, 1.0)]
+    assert store.log_trial_batch(trial, TrialBatch(writer="w", seq=5, metrics=point)) is False
+    assert store.log_trial_batch(trial, TrialBatch(writer="w", seq=8, metrics=point)) is True
+    store.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 2
+        assert conn.execute("SELECT * FROM applied").fetchall() == [("w", 0, 8)]

@@ -22,9 +22,9 @@ class ProtocolMultiplexer(Protocol):
         results = [getattr(backend, name)(*args, **kwargs) for backend in self.backends]
         return results[0]
 
-    def log_trial_batch(self, trial: Trial, batch: TrialBatch) -> None:
-        """Apply the batch to every backend."""
-        self._all("log_trial_batch", trial, batch)
+    def log_trial_batch(self, trial: Trial, batch: TrialBatch) -> bool:
+        """Apply the batch to every backend; the first backend's answer is returned."""
+        return bool(self._all("log_trial_batch", trial, batch) is not False)
 
     def log_trial_arguments(self, trial: Trial, **kwargs: Any) -> None:
         """Merge parameters in every backend."""

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import InitVar, dataclass, field
 from typing import Any
 
-from track.aggregators.aggregator import StatAggregator
+from track.aggregators.aggregator import Aggregator, StatAggregator
 from track.serialization import (
     jsonable_dict,
     metric_value,
@@ -24,7 +24,15 @@ from track.serialization import (
 )
 from track.structure import AnyStatus, Project, Status, Trial, TrialGroup
 
-__all__ = ["GROUP_UPDATE_METHODS", "TRIAL_UPDATE_METHODS", "Protocol", "TrialBatch"]
+__all__ = [
+    "GROUP_UPDATE_METHODS",
+    "TRIAL_UPDATE_METHODS",
+    "Protocol",
+    "TrialBatch",
+    "TrialNotFound",
+    "WriteRefused",
+    "record_applied",
+]
 
 #: Methods ``fetch_and_update_trial`` may apply; anything else is refused (it crosses networks).
 TRIAL_UPDATE_METHODS = frozenset(
@@ -41,6 +49,52 @@ TRIAL_UPDATE_METHODS = frozenset(
 )
 #: Methods ``fetch_and_update_group`` may apply.
 GROUP_UPDATE_METHODS = frozenset({"set_group_metadata", "add_group_trial"})
+
+
+class WriteRefused(Exception):
+    """The store refuses this write for good: retrying the same write cannot succeed.
+
+    The write pipeline spills a refused batch to a replayable file instead of retrying it;
+    any other exception from a store counts as transient and is retried with backoff.
+    """
+
+
+class TrialNotFound(WriteRefused, KeyError):
+    """A write names a trial (or its project or group) that the store does not hold."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "not found"
+
+
+def record_applied(ranges: list[list[int]], seq: int) -> bool:
+    """Record ``seq`` in a writer's sorted, disjoint ``[first, last]`` ranges of applied seqs.
+
+    Returns False, changing nothing, when ``seq`` was applied already. Sequence numbers are
+    kept as ranges rather than a high-water mark, so an older batch that never landed (it was
+    refused and spilled) is still applied when replayed; in the usual in-order stream the
+    list stays one range long.
+    """
+    low, high = 0, len(ranges)
+    while low < high:
+        middle = (low + high) // 2
+        if ranges[middle][1] < seq:
+            low = middle + 1
+        else:
+            high = middle
+    if low < len(ranges) and ranges[low][0] <= seq:
+        return False
+    joins_left = low > 0 and ranges[low - 1][1] == seq - 1
+    joins_right = low < len(ranges) and ranges[low][0] == seq + 1
+    if joins_left and joins_right:
+        ranges[low - 1][1] = ranges[low][1]
+        del ranges[low]
+    elif joins_left:
+        ranges[low - 1][1] = seq
+    elif joins_right:
+        ranges[low][0] = seq
+    else:
+        ranges.insert(low, [seq, seq])
+    return True
 
 
 #: One metric point of a series: ``(step, value, time)``.
@@ -145,45 +199,109 @@ def finish_status(exc_type: type[BaseException] | None) -> Status:
     return Status.Exception
 
 
+class RecordedTimer(Aggregator):
+    """A timer summary measured in the trainer, handed to a store that times events itself.
+
+    ``append`` ignores the store's own measurement (the gap between the start and finish
+    calls that deliver the summary); ``to_json`` returns the trainer's summary.
+    """
+
+    def __init__(self, summary: dict[str, Any]) -> None:
+        self.summary = summary
+
+    def append(self, other: Any) -> None:
+        """Ignore: the store's timing of the hand-over is not an observation."""
+
+    def to_json(self, short: bool = False) -> dict[str, Any]:
+        """The trainer's summary of the timer."""
+        return self.summary
+
+    @property
+    def val(self) -> Any:
+        """The summary (there is no single last value)."""
+        return self.summary
+
+
 class Protocol:
     """Base class of every store. Subclass it and register a URI scheme to add your own."""
 
     # ---- the write primitive -------------------------------------------------------------
 
-    def log_trial_batch(self, trial: Trial, batch: TrialBatch) -> None:
-        """Apply a batch of writes to one trial; the default loops over the per-call methods.
+    def log_trial_batch(self, trial: Trial, batch: TrialBatch) -> bool:
+        """Apply a batch of writes to one trial; True if applied, False if applied before.
 
-        Every method the batch needs is looked up before anything is applied, so a store
-        missing one refuses the whole batch instead of applying part of it on every retry.
+        The default loops over the seed API's per-call methods, so a store written to the
+        seeds' ``Protocol`` (``log_trial_metrics``, ``log_trial_metadata``, ``add_trial_tags``,
+        ``log_trial_chrono_start``/``log_trial_chrono_finish``, ``set_trial_status``) receives
+        every write. Every method the batch needs is looked up before anything is applied, so
+        a store missing one refuses the whole batch instead of applying part of it on every
+        retry. Such a store keeps no (writer, seq) record, so it always answers True.
         """
         needed = {
             "log_trial_metrics": bool(batch.series),
             "log_trial_metadata": bool(batch.metadata),
             "add_trial_tags": bool(batch.tags),
-            "log_trial_chronos": bool(batch.chronos),
             "set_trial_status": batch.status is not None or bool(batch.errors),
         }
         own = {name: self._own(name) for name, used in needed.items() if used}
+        record_chronos = self._chrono_writer() if batch.chronos else None
         for name, step, value, _ in batch.points():
             own["log_trial_metrics"](trial, step=step, **{name: value})
         if batch.metadata:
             own["log_trial_metadata"](trial, **batch.metadata)
         if batch.tags:
             own["add_trial_tags"](trial, **batch.tags)
-        if batch.chronos:
-            own["log_trial_chronos"](trial, **batch.chronos)
+        if record_chronos is not None:
+            record_chronos(trial, batch.chronos)
         if batch.status is not None or batch.errors:
             errors = batch.errors or [None]
             for error in errors:
                 own["set_trial_status"](trial, status_from_doc(batch.status), error=error)
+        return True
 
     def _own(self, name: str) -> Callable[..., Any]:
-        method = getattr(type(self), name)
-        if method is getattr(Protocol, name):
+        """This store's own ``name`` method; refuses when only the base class's default exists."""
+        if not self._implements(name):
             raise NotImplementedError(
                 f"{type(self).__name__} must implement log_trial_batch or {name}"
             )
         return getattr(self, name)
+
+    def _implements(self, name: str) -> bool:
+        return getattr(type(self), name) is not getattr(Protocol, name)
+
+    def _chrono_writer(self) -> Callable[[Trial, dict[str, Any]], None]:
+        """How this store takes timer summaries: ``log_trial_chronos``, else the seed's events.
+
+        A seed store times events itself between ``log_trial_chrono_start`` and
+        ``log_trial_chrono_finish``. The trainer already measured them, so the store gets an
+        aggregator holding the measured summary (:class:`RecordedTimer`), updated in place at
+        every batch, and its own measurement of the hand-over is not counted.
+        """
+        if self._implements("log_trial_chronos"):
+            return lambda trial, chronos: self.log_trial_chronos(trial, **chronos)
+        if not (
+            self._implements("log_trial_chrono_start")
+            and self._implements("log_trial_chrono_finish")
+        ):
+            raise NotImplementedError(
+                f"{type(self).__name__} must implement log_trial_batch, log_trial_chronos or "
+                "log_trial_chrono_start and log_trial_chrono_finish"
+            )
+        recorded: dict[tuple[str, str], RecordedTimer] = self.__dict__.setdefault(
+            "_recorded_timers", {}
+        )
+
+        def replay(trial: Trial, chronos: dict[str, Any]) -> None:
+            for name, summary in chronos.items():
+                timer = recorded.get((trial.uid, name))
+                if timer is None:
+                    timer = recorded[(trial.uid, name)] = RecordedTimer(summary)
+                timer.summary = summary
+                self.log_trial_chrono_start(trial, name, aggregator=lambda t=timer: t)
+                self.log_trial_chrono_finish(trial, name, None, None, None)
+
+        return replay
 
     # ---- per-call writes, each a one-call batch ------------------------------------------
 
@@ -346,6 +464,27 @@ class Protocol:
     ) -> TrialGroup | None:
         """Atomically pick one group matching ``query`` and apply the update method ``attr``."""
         raise NotImplementedError
+
+    def fetch_and_update_once(
+        self,
+        request: str,
+        kind: str,
+        query: dict[str, Any],
+        attr: str,
+        args: tuple[Any, ...] | list[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Trial | TrialGroup | None:
+        """``fetch_and_update_trial`` (``kind="trial"``) or ``_group``, applied once per ``request``.
+
+        A store that records ``request`` in the same transaction as the update answers a
+        repeated request with the item it picked the first time (its current state) instead
+        of reserving a second one: that is what makes a reservation resent after a server
+        restart safe. This default records nothing; track's stores override it.
+        """
+        if kind not in ("trial", "group"):
+            raise ValueError(f"kind must be 'trial' or 'group', not {kind!r}")
+        update = self.fetch_and_update_trial if kind == "trial" else self.fetch_and_update_group
+        return update(query, attr, *args, **(kwargs or {}))
 
     def commit(self, **kwargs: Any) -> None:
         """Make every applied write durable (a no-op for stores that commit per batch)."""

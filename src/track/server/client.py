@@ -28,7 +28,7 @@ import uuid
 from typing import Any
 
 from track.configuration import options
-from track.persistence.protocol import Protocol, TrialBatch
+from track.persistence.protocol import Protocol, TrialBatch, TrialNotFound, WriteRefused
 from track.persistence.utils import URI, parse_uri
 from track.server import crypto, wire
 from track.structure import Project, Trial, TrialGroup
@@ -86,7 +86,20 @@ class RemoteNotImplementedError(RPCCallFailure, NotImplementedError):
     """The store does not implement the method."""
 
 
+class RemoteWriteRefused(RPCCallFailure, WriteRefused):
+    """The store refused the write for good (retrying it cannot succeed)."""
+
+
+class RemoteTrialNotFound(RPCCallFailure, TrialNotFound):
+    """The write names a trial, project or group the server's store does not hold."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 ERRORS: dict[str, type[RPCCallFailure]] = {
+    "not_found": RemoteTrialNotFound,
+    "refused": RemoteWriteRefused,
     "key": RemoteKeyError,
     "value": RemoteValueError,
     "type": RemoteTypeError,
@@ -240,13 +253,16 @@ class SocketClient(Protocol):
 
     # ---- writes -------------------------------------------------------------------------
 
-    def log_trial_batch(self, trial: Trial, batch: TrialBatch) -> None:
-        """Send a batch; acknowledged once the server's store applied and committed it."""
+    def log_trial_batch(self, trial: Trial, batch: TrialBatch) -> bool:
+        """Send a batch; acknowledged once the server's store applied and committed it.
+
+        Returns the store's answer (False: applied before). A batch spilled because the
+        server is unreachable returns True: it is in the spill file, said so on stderr.
+        """
         if self.spill_file is None:
             ref = wire.TrialRef(_hash=trial.hash, revision=trial.revision)
             try:
-                self._call("log_trial_batch", ref, batch)
-                return
+                return self._call("log_trial_batch", ref, batch) is not False
             except ServerUnreachable as error:
                 self.spill_file = os.path.join(self.spill_dir, f"track-spill-{self.session}.jsonl")
                 message = (
@@ -258,6 +274,7 @@ class SocketClient(Protocol):
                 print(message, file=sys.stderr)
         with open(self.spill_file, "a", encoding="utf-8") as file:
             file.write(json.dumps({"trial": trial.uid, "batch": batch.to_doc()}) + "\n")
+        return True
 
     def log_trial_arguments(self, trial: Trial, **kwargs: Any) -> None:
         """Merge parameters into the stored trial."""
@@ -341,11 +358,31 @@ class SocketClient(Protocol):
     def fetch_and_update_trial(
         self, query: dict[str, Any], attr: str, *args: Any, **kwargs: Any
     ) -> Trial | None:
-        """Atomically pick one trial and apply the update method ``attr`` on the server."""
-        return self._call("fetch_and_update_trial", query, attr, *args, kwargs=kwargs)
+        """Atomically pick one trial and apply the update method ``attr`` on the server.
+
+        Sent as :meth:`fetch_and_update_once` with a fresh request id, so a request resent
+        after a reconnect (even to a restarted server) reserves at most one trial.
+        """
+        request = uuid.uuid4().hex
+        return self.fetch_and_update_once(request, "trial", query, attr, args, kwargs)
 
     def fetch_and_update_group(
         self, query: dict[str, Any], attr: str, *args: Any, **kwargs: Any
     ) -> TrialGroup | None:
         """Atomically pick one group and apply the update method ``attr`` on the server."""
-        return self._call("fetch_and_update_group", query, attr, *args, kwargs=kwargs)
+        request = uuid.uuid4().hex
+        return self.fetch_and_update_once(request, "group", query, attr, args, kwargs)
+
+    def fetch_and_update_once(
+        self,
+        request: str,
+        kind: str,
+        query: dict[str, Any],
+        attr: str,
+        args: tuple[Any, ...] | list[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Trial | TrialGroup | None:
+        """The server's store applies the update at most once per ``request`` id."""
+        return self._call(
+            "fetch_and_update_once", request, kind, query, attr, list(args), kwargs or {}
+        )

@@ -27,6 +27,8 @@ from track.persistence import get_protocol
 from track.persistence.protocol import (
     GROUP_UPDATE_METHODS,
     TRIAL_UPDATE_METHODS,
+    TrialNotFound,
+    WriteRefused,
     check_update_method,
 )
 from track.persistence.utils import URI, parse_uri
@@ -81,6 +83,8 @@ class ServerOptions:
 def error_kind(error: BaseException) -> str:
     """The family of an error, so the client can raise the matching built-in type."""
     for kind, base in (
+        ("not_found", TrialNotFound),
+        ("refused", WriteRefused),
         ("key", KeyError),
         ("value", ValueError),
         ("type", TypeError),
@@ -373,6 +377,18 @@ class SocketServer:
         if name in ("fetch_and_update_trial", "fetch_and_update_group"):
             attr = args[1] if len(args) > 1 else kwargs.get("attr")
             allowed = TRIAL_UPDATE_METHODS if name.endswith("trial") else GROUP_UPDATE_METHODS
+            check_update_method(attr if isinstance(attr, str) else repr(attr), allowed)
+        if name == "fetch_and_update_once":
+            if kwargs or len(args) != 6 or not isinstance(args[0], str):
+                raise TypeError(
+                    "fetch_and_update_once takes (request, kind, query, attr, args, kwargs)"
+                )
+            kind, attr, call_args, call_kwargs = args[1], args[3], args[4], args[5]
+            if kind not in ("trial", "group"):
+                raise ValueError(f"kind must be 'trial' or 'group', not {kind!r}")
+            if not isinstance(call_args, list) or not isinstance(call_kwargs, dict):
+                raise TypeError("the update's args must be a list and its kwargs a map")
+            allowed = TRIAL_UPDATE_METHODS if kind == "trial" else GROUP_UPDATE_METHODS
             check_update_method(attr if isinstance(attr, str) else repr(attr), allowed)
 
     async def _execute(

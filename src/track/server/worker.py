@@ -46,6 +46,7 @@ WRITES = frozenset(
         "new_trial",
         "fetch_and_update_trial",
         "fetch_and_update_group",
+        "fetch_and_update_once",
         "commit",
     }
 )

@@ -11,3 +11,8 @@ CREATE INDEX membership_group ON membership (group_uid, trial_id);
 CREATE TABLE series (id BIGSERIAL PRIMARY KEY, trial_id BIGINT NOT NULL, name TEXT NOT NULL, count BIGINT NOT NULL, last_istep BIGINT, last_fstep DOUBLE PRECISION, last_sstep TEXT, last_value DOUBLE PRECISION, last_time DOUBLE PRECISION, UNIQUE (trial_id, name));
 CREATE TABLE points (series_id BIGINT NOT NULL, seq BIGINT NOT NULL, istep BIGINT, fstep DOUBLE PRECISION, sstep TEXT, value DOUBLE PRECISION, time DOUBLE PRECISION, PRIMARY KEY (series_id, seq));
 CREATE TABLE writers (writer TEXT PRIMARY KEY, last_seq BIGINT NOT NULL);
+-- migration 2
+CREATE TABLE applied (writer TEXT NOT NULL, first_seq BIGINT NOT NULL, last_seq BIGINT NOT NULL, PRIMARY KEY (writer, first_seq));
+INSERT INTO applied (writer, first_seq, last_seq) SELECT writer, 0, last_seq FROM writers;
+DROP TABLE writers;
+CREATE TABLE requests (id TEXT PRIMARY KEY, kind TEXT NOT NULL, uid TEXT);

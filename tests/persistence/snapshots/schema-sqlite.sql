@@ -11,3 +11,8 @@ CREATE INDEX membership_group ON membership (group_uid, trial_id);
 CREATE TABLE series (id INTEGER PRIMARY KEY, trial_id INTEGER NOT NULL, name TEXT NOT NULL, count INTEGER NOT NULL, last_step, last_value , last_time REAL, UNIQUE (trial_id, name));
 CREATE TABLE points (series_id INTEGER NOT NULL, seq INTEGER NOT NULL, step, value, time REAL, PRIMARY KEY (series_id, seq)) WITHOUT ROWID;
 CREATE TABLE writers (writer TEXT PRIMARY KEY, last_seq INTEGER NOT NULL) WITHOUT ROWID;
+-- migration 2
+CREATE TABLE applied (writer TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL, PRIMARY KEY (writer, first_seq)) WITHOUT ROWID;
+INSERT INTO applied (writer, first_seq, last_seq) SELECT writer, 0, last_seq FROM writers;
+DROP TABLE writers;
+CREATE TABLE requests (id TEXT PRIMARY KEY, kind TEXT NOT NULL, uid TEXT) WITHOUT ROWID;

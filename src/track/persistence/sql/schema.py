@@ -15,7 +15,8 @@ Tables (``{...}`` are the dialect's types)::
     membership(trial_id, group_uid)             -- every group a trial belongs to
     series(id, trial_id, name, count, last_step..., last_value, last_time)
     points(series_id, seq, step..., value, time)   -- one row per metric point
-    writers(writer, last_seq)                   -- exactly-once batches
+    applied(writer, first_seq, last_seq)        -- exactly-once batches: ranges of applied seqs
+    requests(id, kind, uid)                     -- exactly-once reservations (fetch_and_update_once)
 
 ``trials.stale_after`` is ``metadata.heartbeat + STALE_AFTER_INTERVALS * heartbeat_interval``,
 kept in a column so that queries apply the liveness rule without parsing JSON.
@@ -54,6 +55,15 @@ MIGRATIONS: list[list[str]] = [
         "CREATE TABLE points (series_id {bigint} NOT NULL, seq {bigint} NOT NULL, {step},"
         " {value}, time {real}, PRIMARY KEY (series_id, seq)){suffix}",
         "CREATE TABLE writers (writer TEXT PRIMARY KEY, last_seq {bigint} NOT NULL){suffix}",
+    ],
+    # 2: applied batches as ranges of seqs (a refused older batch can still be replayed),
+    #    reservations recorded by request id
+    [
+        "CREATE TABLE applied (writer TEXT NOT NULL, first_seq {bigint} NOT NULL,"
+        " last_seq {bigint} NOT NULL, PRIMARY KEY (writer, first_seq)){suffix}",
+        "INSERT INTO applied (writer, first_seq, last_seq) SELECT writer, 0, last_seq FROM writers",
+        "DROP TABLE writers",
+        "CREATE TABLE requests (id TEXT PRIMARY KEY, kind TEXT NOT NULL, uid TEXT){suffix}",
     ],
 ]
 
