@@ -79,6 +79,55 @@ def test_random_and_mutated_frames_never_crash_the_server(
     assert server.process is not None and server.process.poll() is None
 
 
+def nested_ext(depth: int) -> bytes:
+    """``depth`` extension types, each holding the next (what crashed msgpack's C decoder)."""
+    import msgpack
+
+    payload = msgpack.packb({"name": "x"})
+    for _ in range(depth):
+        payload = msgpack.packb(msgpack.ExtType(wire.TRIAL, payload))
+    return payload
+
+
+HOSTILE = {
+    "nested-ext": nested_ext(400),
+    "deep-arrays": b"\x91" * 100_000 + b"\x01",
+    "deep-maps": b"\x81\xa1k" * 50_000 + b"\x01",
+    "huge-array-header": b"\xdd\xff\xff\xff\xff",
+    "huge-map-header": b"\xdf\xff\xff\xff\xff",
+}
+
+
+@pytest.mark.parametrize("after_login", [False, True], ids=["pre-login", "post-login"])
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_nesting_and_counts_never_crash_the_server(
+    server: ServerProcess, name: str, after_login: bool
+) -> None:
+    """Nested extension types, deep arrays or maps and huge counts: the server stays up."""
+    exchange(server.port, wire.frame(HOSTILE[name]), after_login)
+    assert server.process is not None and server.process.poll() is None
+    client = SocketClient(server.uri(user="anyone", password="x"))
+    assert client.fetch_projects({"name": "nobody"}) == []
+    client.close()
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_payloads_are_refused_by_the_decoder(name: str) -> None:
+    """The decoder raises FrameError (in a child process, so a crash would show as one)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\nfrom track.server import wire\n"
+        "try:\n    wire.decode(sys.stdin.buffer.read())\n"
+        "except wire.FrameError:\n    print('refused')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], input=HOSTILE[name], capture_output=True, timeout=60
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, b"refused"), done.stderr
+
+
 def test_server_serves_after_the_fuzzing(server: ServerProcess) -> None:
     """After the fuzz run a normal client still works, and no handler died with a traceback."""
     assert "Traceback" not in server.log()

@@ -75,24 +75,37 @@ def _default(obj: Any) -> Any:
     return jsonable("argument", obj)
 
 
+_BUILDERS: dict[int, Any] = {
+    TRIAL: trial_from_doc,
+    GROUP: group_from_doc,
+    PROJECT: project_from_doc,
+    BATCH: TrialBatch.from_doc,
+    STATUS: status_from_doc,
+}
+
+
 def _ext_hook(code: int, data: bytes) -> Any:
-    doc = decode(data)
+    """Rebuild a track object; its code is checked before a byte of its payload is decoded.
+
+    A payload is a plain document: track never nests extension types, so a nested one is
+    refused at once (decoding it would recurse through the C decoder, whose stack a few
+    hundred levels exhaust).
+    """
+    if code != TRIAL_REF and code not in _BUILDERS:
+        raise FrameError(f"unknown extension type {code}")
+    doc = _unpack(data, _no_nested_ext)
     if code == TRIAL_REF:
+        if not isinstance(doc, list) or len(doc) != 2:
+            raise FrameError("a trial reference must hold [hash, revision]")
         hash_, revision = doc
         return TrialRef(_hash=str(hash_), revision=int(revision))
-    builders = {
-        TRIAL: trial_from_doc,
-        GROUP: group_from_doc,
-        PROJECT: project_from_doc,
-        BATCH: TrialBatch.from_doc,
-        STATUS: status_from_doc,
-    }
-    builder = builders.get(code)
-    if builder is None:
-        raise FrameError(f"unknown extension type {code}")
     if not isinstance(doc, dict):
         raise FrameError(f"extension type {code} must hold a map")
-    return builder(doc)
+    return _BUILDERS[code](doc)
+
+
+def _no_nested_ext(code: int, data: bytes) -> Any:
+    raise FrameError(f"extension type {code} nested inside another one")
 
 
 def encode(obj: Any) -> bytes:
@@ -102,12 +115,32 @@ def encode(obj: Any) -> bytes:
     return msgpack.packb(obj, default=_default, use_bin_type=True, datetime=False)
 
 
-def decode(data: bytes) -> Any:
-    """msgpack bytes back into values; malformed input raises :class:`FrameError`."""
+def _unpack(data: bytes, ext_hook: Any) -> Any:
+    """Decode with every element count bounded by the size of ``data``.
+
+    An array or map cannot hold more elements than the bytes left to encode them, so a small
+    frame announcing a huge container is refused before anything is allocated for it.
+    """
     import msgpack
 
+    size = len(data)
+    return msgpack.unpackb(
+        data,
+        ext_hook=ext_hook,
+        raw=False,
+        strict_map_key=True,
+        max_str_len=size,
+        max_bin_len=size,
+        max_array_len=size,
+        max_map_len=size // 2,
+        max_ext_len=size,
+    )
+
+
+def decode(data: bytes) -> Any:
+    """msgpack bytes back into values; malformed or hostile input raises :class:`FrameError`."""
     try:
-        return msgpack.unpackb(data, ext_hook=_ext_hook, raw=False, strict_map_key=True)
+        return _unpack(data, _ext_hook)
     except FrameError:
         raise
     except Exception as error:  # msgpack raises many types on garbage; all mean "bad frame"
