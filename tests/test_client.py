@@ -76,6 +76,23 @@ def test_trial_is_created_once_its_parameters_are_known(client: TrackClient) -> 
         trial.log_arguments(lr=0.2)
 
 
+def test_parameters_logged_too_late_name_the_way_on(client: TrackClient) -> None:
+    """Changing a created trial's parameters raises, naming new_trial(force=True), which works."""
+    first = client.new_trial(name="run-0")
+    first.log_arguments(lr=0.1)
+    first.log_metrics(loss=1.0)
+    assert client.new_trial(name="run-1") is first  # an HPO loop's next iteration
+    with pytest.raises(RuntimeError, match=r"new_trial\(force=True\)") as error:
+        client.log_arguments(lr=0.2)
+    assert "{'lr': 0.1}" in str(error.value) and "{'lr': 0.2}" in str(error.value)
+    first.log_arguments(lr=0.1)  # the values it already has: nothing changes, no error
+    second = client.new_trial(force=True, name="run-1")
+    second.log_arguments(lr=0.2)
+    second.log_metrics(loss=0.5)
+    client.save()
+    assert sorted(t.parameters["lr"] for t in reread()) == [0.1, 0.2]
+
+
 def test_set_trial_resumes_or_raises(client: TrackClient) -> None:
     """set_trial finds a stored trial by uid or hash and raises TrialDoesNotExist otherwise."""
     uid = client.new_trial(parameters={"a": 1}).uid
@@ -109,31 +126,6 @@ def test_log_arguments_accepts_every_form(
     client.save()
     [stored] = reread()
     assert stored.parameters == {"lr": 0.5, "epochs": 3}
-
-
-def test_orion_environment_selects_existing_objects(monkeypatch: pytest.MonkeyPatch) -> None:
-    """ORION_PROJECT/EXPERIMENT/TRIAL_ID make a new client use those objects over the script's."""
-    setup = TrackClient("file://store.json")
-    setup.set_project(name="orion_project")
-    group = setup.set_group(name="orion_exp")
-    uid = setup.new_trial(parameters={"x": 1}).uid
-    setup.close()
-
-    monkeypatch.setenv("ORION_PROJECT", "orion_project")
-    monkeypatch.setenv("ORION_EXPERIMENT", "orion_exp")
-    monkeypatch.setenv("ORION_TRIAL_ID", uid)
-    client = TrackClient("file://store.json")
-    assert client.set_project(name="script_project").uid == "orion_project"
-    assert client.set_group(name="script_group").uid == group.uid
-    trial = client.new_trial(parameters={"x": 2})
-    assert trial.uid == uid
-    trial.log_metrics(loss=0.5)
-    client.close()
-    [stored] = reread()
-    assert stored.metrics["loss"][0][1] == 0.5
-    store = get_protocol("file://store.json")
-    assert store.fetch_projects({"name": "script_project"}) == []
-    store.close()
 
 
 def pipeline_interval() -> float:

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from track.configuration import options
@@ -30,7 +31,7 @@ from track.structure import (
 )
 from track.versioning import default_version_hash, get_git_version
 
-__all__ = ["DEFAULT_URI", "TrackClient", "TrialDoesNotExist", "pipeline_options"]
+__all__ = ["DEFAULT_URI", "OrionContext", "TrackClient", "TrialDoesNotExist", "pipeline_options"]
 
 log = logging.getLogger("track.client")
 
@@ -41,6 +42,56 @@ ORPHAN_PROJECT = "orphan"
 
 class TrialDoesNotExist(Exception):
     """``set_trial`` named a trial the store does not hold."""
+
+
+@dataclass(frozen=True)
+class OrionContext:
+    """The trial an ``orion hunt`` worker is running, as Orion tells it in the environment.
+
+    Orion (0.2.x) sets ``ORION_EXPERIMENT_NAME``, ``ORION_EXPERIMENT_ID``,
+    ``ORION_EXPERIMENT_VERSION``, ``ORION_TRIAL_ID`` (its own id, not a track uid) and
+    ``ORION_WORKING_DIR``; older releases set ``ORION_PROJECT`` and ``ORION_EXPERIMENT``.
+    """
+
+    trial_id: str | None = None
+    experiment: str | None = None
+    experiment_id: str | None = None
+    experiment_version: int | str | None = None
+    project: str | None = None
+    working_dir: str | None = None
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> OrionContext | None:
+        """The context from ``environ`` (default ``os.environ``); None outside an Orion trial."""
+        env = os.environ if environ is None else environ
+        version = env.get("ORION_EXPERIMENT_VERSION") or None
+        context = cls(
+            trial_id=env.get("ORION_TRIAL_ID") or None,
+            experiment=env.get("ORION_EXPERIMENT_NAME") or env.get("ORION_EXPERIMENT") or None,
+            experiment_id=env.get("ORION_EXPERIMENT_ID") or None,
+            experiment_version=int(version) if version and version.isdigit() else version,
+            project=env.get("ORION_PROJECT") or None,
+            working_dir=env.get("ORION_WORKING_DIR") or None,
+        )
+        return context if context != cls() else None
+
+    def group_metadata(self) -> dict[str, Any]:
+        """What the experiment's group records about it (the latest version that ran)."""
+        keys = {
+            "orion_experiment_id": self.experiment_id,
+            "orion_experiment_version": self.experiment_version,
+        }
+        return {key: value for key, value in keys.items() if value is not None}
+
+    def trial_metadata(self) -> dict[str, Any]:
+        """What the track trial records about the Orion trial; ``orion_trial_id`` finds it."""
+        keys = {
+            "orion_trial_id": self.trial_id,
+            "orion_experiment": self.experiment,
+            **self.group_metadata(),
+            "orion_working_dir": self.working_dir,
+        }
+        return {key: value for key, value in keys.items() if value is not None}
 
 
 def pipeline_options(**overrides: Any) -> PipelineOptions:
@@ -83,6 +134,12 @@ class TrackClient:
     ``forward`` names trackers every write is also sent to (default: ``TRACK_FORWARD``, see
     docs/forwarding.md); ``ranks`` is "zero" (default, ``TRACK_RANKS``), "all" or "separate"
     (see docs/distributed.md).
+
+    Under ``orion hunt`` (see :class:`OrionContext`) the client's trials go to a group named
+    after the Orion experiment, and its first trial is the one recording this Orion trial's id
+    (``metadata.orion_trial_id``), created on the first run and resumed on the next ones.
+    Construction looks up nothing for Orion but the older ``ORION_PROJECT``'s project; see
+    docs/user-guide.md, "Orion".
     """
 
     def __init__(
@@ -107,18 +164,11 @@ class TrackClient:
         self.group: TrialGroup | None = None
         self.trial: TrialLogger | None = None
         self._version: str | None = None
-        self._select_from_orion_environment()
-
-    def _select_from_orion_environment(self) -> None:
-        project = os.environ.get("ORION_PROJECT")
-        group = os.environ.get("ORION_EXPERIMENT")
-        trial = os.environ.get("ORION_TRIAL_ID")
-        if project:
-            self.set_project(name=project, get_only=True)
-        if group:
-            self.set_group(name=group, get_only=True)
-        if trial:
-            self.set_trial(uid=trial)
+        self.orion: OrionContext | None = OrionContext.from_environment()
+        # the Orion trial is attached to the client's first trial only (not to forced new ones)
+        self._orion_trial_pending = self.orion is not None and self.orion.trial_id is not None
+        if self.orion is not None and self.orion.project:
+            self.set_project(name=self.orion.project)
 
     # ---- project and group --------------------------------------------------------------
 
@@ -149,9 +199,13 @@ class TrackClient:
         get_only: bool = False,
         **kwargs: Any,
     ) -> TrialGroup | None:
-        """Use (creating unless ``get_only``) a group of the current project."""
+        """Use (creating unless ``get_only``) a group of the current project.
+
+        Under Orion the group is the experiment's (created if new) unless ``force``."""
         if self.group is not None and not force:
             return self.group
+        if self.orion is not None and self.orion.experiment and not force:
+            return self._set_orion_group(self.orion)
         if group is None:
             kwargs.setdefault("project_id", self._project().uid)
             group = TrialGroup(**kwargs)
@@ -159,6 +213,19 @@ class TrackClient:
         if found is None and not get_only:
             self.protocol.new_trial_group(group)
             found = group
+        self.group = found
+        return found
+
+    def _set_orion_group(self, orion: OrionContext) -> TrialGroup:
+        metadata = orion.group_metadata()
+        group = TrialGroup(name=orion.experiment, project_id=self._project().uid, metadata=metadata)
+        found = self.protocol.get_trial_group(group)
+        if found is None:
+            self.protocol.new_trial_group(group)  # None when another worker created it first
+            found = self.protocol.get_trial_group(group) or group
+        if any(found.metadata.get(key) != value for key, value in metadata.items()):
+            self.protocol.set_group_metadata(found, **metadata)
+            found.metadata.update(metadata)
         self.group = found
         return found
 
@@ -178,11 +245,20 @@ class TrackClient:
         accepts a Namespace). The trial is stored once its parameters are known; with the
         same parameters as an existing trial it gets the next revision. A trial already set
         is kept unless ``force``.
+
+        Under Orion, the first trial is the one recording this Orion trial's id: resumed when
+        the store holds it (a resumed Orion trial), else created with that id in its metadata.
         """
         if self.trial is not None and not force:
             return self.trial
         arguments = kwargs.pop("arguments", None)
         parameters = {**_as_parameters(arguments), **kwargs.pop("parameters", {})}
+        if self._orion_trial_pending and self.orion is not None:
+            resumed = self._resume_orion_trial(self.orion, parameters)
+            self._orion_trial_pending = False
+            if resumed is not None:
+                return resumed
+            kwargs["metadata"] = {**kwargs.get("metadata", {}), **self.orion.trial_metadata()}
         kwargs.setdefault("version", self._version or default_version_hash())
         if self.ranks.mode == "separate":
             parameters = self._join_rank_group(parameters, kwargs)
@@ -199,6 +275,35 @@ class TrackClient:
             logger._ensure_created()
         self.trial = logger
         return logger
+
+    def _resume_orion_trial(
+        self, orion: OrionContext, parameters: dict[str, Any]
+    ) -> TrialLogger | None:
+        query: dict[str, Any] = {"metadata.orion_trial_id": orion.trial_id}
+        if self.ranks.mode == "separate":  # one trial per rank, each resumed by its own rank
+            query["metadata.rank"] = self.ranks.info.rank
+        found = self.protocol.fetch_trials(query, with_metrics=False)
+        if not found:
+            return None
+        if len(found) > 1:
+            log.warning(
+                "%d track trials record Orion trial %s (%s); resuming the first",
+                len(found),
+                orion.trial_id,
+                ", ".join(sorted(t.uid for t in found)),
+            )
+        trial = min(found, key=lambda t: t.uid)
+        given = jsonable_dict(parameters)
+        if given and given != trial.parameters:
+            log.warning(
+                "Orion trial %s resumes track trial %s, stored with parameters %s; the "
+                "parameters given now, %s, are not recorded",
+                orion.trial_id,
+                trial.uid,
+                trial.parameters,
+                given,
+            )
+        return self._resume(trial)
 
     def _join_rank_group(
         self, parameters: dict[str, Any], kwargs: dict[str, Any]
@@ -221,6 +326,8 @@ class TrackClient:
         project = self._project()
         trial._hash = trial.hash  # parameters are now fixed: freeze the identity
         trial.project_id = project.uid
+        if self.group is None and self.orion is not None and self.orion.experiment:
+            self._set_orion_group(self.orion)
         if self.group is not None:
             trial.group_id = self.group.uid
         commit, dirty = get_git_version()
@@ -256,14 +363,17 @@ class TrackClient:
         found = self.protocol.get_trial(trial)
         if not found:
             raise TrialDoesNotExist(f"no trial {trial.uid} in {self.protocol.__class__.__name__}")
+        return self._resume(found[0])
+
+    def _resume(self, stored: Trial) -> TrialLogger:
         self.trial = TrialLogger(
-            found[0],
+            stored,
             self.protocol,
             self.pipeline,
             muted=self.ranks.muted,
             rank_suffix=self.ranks.suffix,
         )
-        set_current_trial(found[0])
+        set_current_trial(stored)
         return self.trial
 
     def _trial(self) -> TrialLogger:

@@ -161,13 +161,22 @@ class TrialLogger:
     # ---- what a training loop calls -----------------------------------------------------
 
     def log_arguments(self, **kwargs: Any) -> None:
-        """Set the trial's parameters; only before the trial is created (they define its hash)."""
+        """Set the trial's parameters; only before the trial is created (they define its hash).
+
+        Once it is created, logging the values it already has is a no-op (a resumed trial);
+        any other value raises, naming ``new_trial(force=True)`` to start another trial."""
+        parameters = jsonable_dict(kwargs)
         if not self._pending:
+            stored = self.trial.parameters
+            if all(key in stored and stored[key] == value for key, value in parameters.items()):
+                return
             raise RuntimeError(
-                f"trial {self.trial.uid} already exists; its parameters are part of its identity "
-                "and cannot change (log them before any other call, or start a new trial)"
+                f"trial {self.trial.uid} already exists with parameters {stored}; they are part "
+                f"of its identity and cannot change to {parameters}. Log parameters before any "
+                "other call on a trial; to run with other parameters, start another trial with "
+                "client.new_trial(force=True) (new_trial without force returns the current trial)"
             )
-        self.trial.parameters.update(jsonable_dict(kwargs))
+        self.trial.parameters.update(parameters)
 
     def log_metrics(
         self, step: Any = None, aggregator: Any = None, reduce: bool = False, **metrics: Any
