@@ -7,27 +7,39 @@ store; ``csv``, ``mlflow``, ``wandb``, ``tensorboard`` and ``comet`` are track f
 from the write pipeline's thread (never the training loop) with what the track store accepted.
 Tables, images and artifacts are kept in the trial's metadata (see docs/forwarding.md), so
 every track store and the report have them. Other names come from :func:`register_backend`.
+
+Like ezpz, a bad value never costs the run: ``log`` stores every numeric value (numpy scalars
+and 0-d tensors included) as a metric and keeps each other value the way W&B does, in the
+trial's metadata ``summary.<key>`` (last value wins, one warning per key). A backend whose call
+fails because of a value is warned about and kept; one failing
+:data:`~track.forward.base.MAX_CONSECUTIVE_FAILURES` calls in a row for another reason (I/O,
+network) is disabled, and that is appended to the trial's ``errors``.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import logging
 import mimetypes
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from track.client import TrackClient
 from track.distributed import detect_rank
-from track.forward import Forwarder, forwarder_class
+from track.forward import Forwarder, ForwardingProtocol, forwarder_class
+from track.forward.base import MAX_CONSECUTIVE_FAILURES, is_value_error
+from track.forward.protocol import record_trial_error
 from track.logger import TrialLogger
+from track.serialization import UnserializableValue, jsonable, metric_value
 
 __all__ = [
     "IMAGE_MAX_BYTES",
+    "SUMMARY_MAX_CHARS",
     "NullTracker",
     "TrackBackend",
     "Tracker",
@@ -40,6 +52,9 @@ log = logging.getLogger("track.tracker")
 
 #: Images up to this size are stored in the trial as base64; larger ones by path and hash only.
 IMAGE_MAX_BYTES = 1024 * 1024
+#: A non-numeric logged value whose JSON is longer than this is refused (with a warning) rather
+#: than kept in metadata ``summary`` (a large array logged every step would bloat the trial).
+SUMMARY_MAX_CHARS = 64 * 1024
 
 
 class TrackerBackend(ABC):
@@ -89,11 +104,67 @@ class TrackBackend(TrackerBackend):
     def __init__(self, client: TrackClient, trial: TrialLogger) -> None:
         self.client = client
         self.trial = trial
-        self._media: dict[str, dict[str, Any]] = {"tables": {}, "images": {}, "artifacts": {}}
+        self._media: dict[str, dict[str, Any]] = {
+            "tables": {},
+            "images": {},
+            "artifacts": {},
+            "summary": {},
+        }
+        self._warned: set[str] = set()
 
     def log(self, metrics: dict[str, Any], step: int | None = None, commit: bool = True) -> None:
-        """``log_metrics`` (``commit`` is moot: track always batches in the background)."""
-        self.trial.log_metrics(step=step, **metrics)
+        """Numbers to ``log_metrics``, any other value to metadata ``summary.<key>``.
+
+        ``commit`` is moot: track always batches in the background. A value that is neither a
+        number nor JSON (or whose JSON exceeds :data:`SUMMARY_MAX_CHARS`) is refused with a
+        warning naming its key; the call's other values are stored all the same.
+        """
+        numbers: dict[str, Any] = {}
+        kept = False
+        for key, value in metrics.items():
+            try:
+                numbers[key] = metric_value(key, value)
+            except UnserializableValue:
+                kept = self._keep(str(key), value) or kept
+        if numbers:
+            self.trial.log_metrics(step=step, **numbers)
+        if kept:
+            self.trial.log_metadata(summary=dict(self._media["summary"]))
+
+    def _keep(self, key: str, value: Any) -> bool:
+        """Put a non-numeric value in the summary (True), or refuse it with a warning (False)."""
+        try:
+            doc = jsonable(key, value)
+            size = len(json.dumps(doc))
+        except (UnserializableValue, ValueError) as error:
+            self._warn(f"refused:{key}", "track: tracker value %r not stored (%s)", key, error)
+            return False
+        if size > SUMMARY_MAX_CHARS:
+            self._warn(
+                f"refused:{key}",
+                "track: tracker value %r not stored: %s is not a number and its JSON (%d "
+                "characters) is over %d",
+                key,
+                type(value).__name__,
+                size,
+                SUMMARY_MAX_CHARS,
+            )
+            return False
+        self._warn(
+            f"kept:{key}",
+            "track: tracker value %r is a %s, not a number: it is kept in the trial's metadata "
+            "summary.%s (last value wins), not as a metric",
+            key,
+            type(value).__name__,
+            key,
+        )
+        self._media["summary"][key] = doc
+        return True
+
+    def _warn(self, once: str, message: str, *args: Any) -> None:
+        if once not in self._warned:
+            self._warned.add(once)
+            log.warning(message, *args)
 
     def log_config(self, config: dict[str, Any]) -> None:
         """Merge into metadata ``config`` (parameters are the trial's identity and stay fixed)."""
@@ -165,25 +236,88 @@ class ForwarderBackend(TrackerBackend):
 
 
 class Tracker:
-    """Fans tracking calls out to backends; a backend that raises is warned about once and dropped."""
+    """Fans tracking calls out to backends; a backend's failure never breaks the run.
 
-    def __init__(self, backends: list[TrackerBackend]) -> None:
+    A call a backend refuses because of a value (:func:`~track.forward.base.is_value_error`)
+    is warned about (once per backend, method and error type) and the backend carries on. Any
+    other failure is warned about the same way and counted per method; after
+    :data:`~track.forward.base.MAX_CONSECUTIVE_FAILURES` in a row (a success of that method
+    resets it) the backend is disabled and ``on_disable`` (setup_tracker: append to the
+    trial's errors) gets the message.
+    """
+
+    def __init__(
+        self,
+        backends: list[TrackerBackend],
+        on_disable: Callable[[str], None] | None = None,
+    ) -> None:
+        self._all = list(backends)
         self._backends = list(backends)
         self._backend_map = {b.name: b for b in self._backends}
+        self._on_disable = on_disable
+        self._failures: dict[tuple[str, str], int] = {}
+        self._warned: set[tuple[str, str, str]] = set()
 
     def _each(self, method: str, *args: Any, **kwargs: Any) -> None:
         for backend in list(self._backends):
-            try:
-                getattr(backend, method)(*args, **kwargs)
-            except Exception as error:  # a backend must not break the run
+            self._call(backend, method, *args, **kwargs)
+
+    def _call(self, backend: TrackerBackend, method: str, *args: Any, **kwargs: Any) -> None:
+        try:
+            getattr(backend, method)(*args, **kwargs)
+        except Exception as error:  # a backend must not break the run
+            self._failed(backend, method, error)
+        else:
+            self._failures.pop((backend.name, method), None)
+
+    def _failed(self, backend: TrackerBackend, method: str, error: Exception) -> None:
+        if backend not in self._backends:  # a disabled backend failing to finish
+            log.warning(
+                "track: disabled tracker backend %r failed in %s too (%s: %s)",
+                backend.name,
+                method,
+                type(error).__name__,
+                error,
+            )
+            return
+        once = (backend.name, method, type(error).__name__)
+        first = once not in self._warned
+        self._warned.add(once)
+        if is_value_error(error):
+            if first:
                 log.warning(
-                    "track: tracker backend %r failed in %s (%s: %s); it is disabled",
+                    "track: tracker backend %r refused a value in %s (%s: %s); that call is "
+                    "lost for this backend only, which carries on (warned once per kind)",
                     backend.name,
                     method,
                     type(error).__name__,
                     error,
                 )
-                self._backends.remove(backend)
+            return
+        count = self._failures[(backend.name, method)] = (
+            self._failures.get((backend.name, method), 0) + 1
+        )
+        if count < MAX_CONSECUTIVE_FAILURES:
+            if first:
+                log.warning(
+                    "track: tracker backend %r failed in %s (%s: %s); that call is lost for it "
+                    "(failure %d of %d in a row before it is disabled)",
+                    backend.name,
+                    method,
+                    type(error).__name__,
+                    error,
+                    count,
+                    MAX_CONSECUTIVE_FAILURES,
+                )
+            return
+        self._backends.remove(backend)
+        message = (
+            f"tracker backend {backend.name!r} disabled after {count} failures in a row in "
+            f"{method} ({type(error).__name__}: {error}); the other backends carry on"
+        )
+        log.warning("track: %s", message)
+        if self._on_disable is not None:
+            self._on_disable(message)
 
     def log(self, metrics: dict[str, Any], step: int | None = None, commit: bool = True) -> None:
         """Log metrics to all backends."""
@@ -210,12 +344,22 @@ class Tracker:
         self._each("watch", model, **kwargs)
 
     def finish(self) -> None:
-        """Finalise all backends."""
-        self._each("finish")
+        """Finalise every backend, disabled ones included (to release them), last one first.
+
+        The track backend, first in the list, is finished last: until then it can still record
+        another backend's failure on the trial.
+        """
+        for backend in reversed(self._all):
+            self._call(backend, "finish")
 
     def get_backend(self, name: str) -> TrackerBackend | None:
-        """The backend called ``name``, or None if it is not active."""
-        return self._backend_map.get(name)
+        """The backend called ``name``, or None if it is not active (never set up, or disabled)."""
+        backend = self._backend_map.get(name)
+        if backend not in self._backends:
+            return None
+        if isinstance(backend, ForwarderBackend) and not backend.forwarder.enabled:
+            return None
+        return backend
 
 
 class NullTracker(Tracker):
@@ -293,7 +437,14 @@ def setup_tracker(
     trial.flush()
     wrappers = [ForwarderBackend(f) for f in forwarders if f.enabled]
     own = [TrackBackend(client, trial)] if "track" in backends else [_Driver(client, trial)]
-    return Tracker([*own, *wrappers, *custom])
+    store = client.protocol
+    if isinstance(store, ForwardingProtocol):
+        store = store.store  # record errors in the store only, not as a batch to forward
+
+    def on_disable(message: str) -> None:
+        record_trial_error(store, trial.trial, message)
+
+    return Tracker([*own, *wrappers, *custom], on_disable=on_disable)
 
 
 class _Driver(TrackBackend):

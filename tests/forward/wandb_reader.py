@@ -56,3 +56,17 @@ def history(path: Path) -> list[dict[str, Any]]:
                 }
             )
     return rows
+
+
+def summary(path: Path) -> dict[str, Any]:
+    """The run's summary as written by its ``summary`` records (later updates win)."""
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    out: dict[str, Any] = {}
+    for payload in records(path):
+        record = pb.Record()
+        record.ParseFromString(payload)
+        if record.WhichOneof("record_type") == "summary":
+            for item in record.summary.update:
+                out[item.key or "/".join(item.nested_key)] = json.loads(item.value_json)
+    return out

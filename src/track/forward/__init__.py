@@ -13,14 +13,18 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from track.forward.base import Forwarder
-from track.forward.protocol import ForwardingProtocol, safe_call
+from track.forward.base import Forwarder, ForwarderBroken, ItemError, is_value_error
+from track.forward.protocol import ForwardingProtocol, record_trial_error, safe_call
 
 __all__ = [
     "Forwarder",
+    "ForwarderBroken",
     "ForwardingProtocol",
+    "ItemError",
+    "is_value_error",
     "make_forwarders",
     "parse_forward",
+    "record_trial_error",
     "register_forwarder",
     "safe_call",
 ]

@@ -3,28 +3,81 @@
 A forwarder receives, on the pipeline's flusher thread, every batch the track store accepted.
 It implements :meth:`Forwarder.log_rows` (metric points grouped by log call) and may override
 :meth:`Forwarder.start`, :meth:`Forwarder.log_metadata`, :meth:`Forwarder.log_media` and
-:meth:`Forwarder.end`. The base class turns batches into these calls.
+:meth:`Forwarder.end`. The base class turns batches into these calls, one *item* at a time (a
+batch's rows, its metadata, each table, image or artifact, the end of the run), and tells a
+failed item from a broken forwarder:
+
+* an item the forwarder cannot take because of what it holds (:class:`ItemError`, or a
+  ``TypeError``/``ValueError`` that is not an ``OSError``) is skipped with a warning (once per
+  kind of item and error; a count at close) and never disables the forwarder;
+* any other error (I/O, network, a dead run) counts as a failure; after
+  :data:`MAX_CONSECUTIVE_FAILURES` of them in a row on one kind of item (metrics, metadata,
+  images, ...; a success of that kind resets it), or when :meth:`Forwarder.start` fails,
+  :class:`ForwarderBroken` is raised and the forwarding protocol disables the forwarder and
+  records it in the trial's errors.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
+import logging
+from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from track.persistence.protocol import TrialBatch
 from track.structure import Trial
 
-__all__ = ["MEDIA_KINDS", "Forwarder", "Row", "flatten", "rows_of"]
+__all__ = [
+    "MAX_CONSECUTIVE_FAILURES",
+    "MEDIA_KINDS",
+    "Forwarder",
+    "ForwarderBroken",
+    "ItemError",
+    "Row",
+    "flatten",
+    "is_value_error",
+    "rows_of",
+]
+
+log = logging.getLogger("track.forward")
 
 #: Metadata keys holding tables, images and artifacts (see docs/forwarding.md for the layout).
 MEDIA_KINDS = ("tables", "images", "artifacts")
 #: Statuses whose value is at least this end a trial (2xx errors, 3xx finished).
 END_STATUS_VALUE = 200
+#: A forwarder (or tracker backend) failing this many calls in a row, for reasons other than a
+#: bad value, is taken as broken and disabled.
+MAX_CONSECUTIVE_FAILURES = 3
 
 Row = tuple[Any, float, dict[str, float]]
+
+
+class ItemError(ValueError):
+    """One item (a table, an image, a value) that a forwarder cannot take; the others go on.
+
+    Raise it from a forwarder method when the *content* is the problem (an image file that is
+    not an image, a library missing for one kind of media); the base class then warns and
+    carries on instead of counting it toward disabling the forwarder.
+    """
+
+
+class ForwarderBroken(RuntimeError):
+    """Raised by :meth:`Forwarder.handle` when the forwarder cannot go on (start failed, or
+    :data:`MAX_CONSECUTIVE_FAILURES` failures in a row); the forwarding protocol disables it."""
+
+
+def is_value_error(error: BaseException) -> bool:
+    """True when ``error`` is about a value handed over, not about the target being broken.
+
+    :class:`ItemError`, and ``TypeError``/``ValueError`` (track's ``UnserializableValue`` is a
+    ``TypeError``) that are not also an ``OSError``.
+    """
+    return isinstance(error, (TypeError, ValueError)) and not isinstance(error, OSError)
 
 
 def rows_of(batch: TrialBatch) -> list[Row]:
@@ -68,8 +121,10 @@ def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 class Forwarder:
     """Base of every forwarder; one forwarder follows one trial at a time.
 
-    When a batch for another trial arrives, the current one is ended first. A forwarder that
-    raises is disabled by :class:`~track.forward.protocol.ForwardingProtocol` after one warning.
+    When a batch for another trial arrives, the current one is ended first. Each item of a
+    batch is forwarded in its own guarded call (see the module docstring): an item that cannot
+    be forwarded is skipped with a warning, a forwarder that keeps failing is disabled by
+    :class:`~track.forward.protocol.ForwardingProtocol`, which records it on the trial.
     """
 
     name = "base"
@@ -78,6 +133,11 @@ class Forwarder:
         self.enabled = True
         self.current: Trial | None = None
         self._sent: dict[tuple[str, str], str] = {}
+        #: failures in a row by kind of item (skipped items not counted); a success of that
+        #: kind resets its count, so a no-op success of another kind cannot hide a dead target
+        self.failures: Counter[str] = Counter()
+        #: items skipped or lost, by ``"<item kind>: <error type>"``
+        self.skipped: Counter[str] = Counter()
 
     # ---- what subclasses implement ---------------------------------------------------
 
@@ -103,27 +163,85 @@ class Forwarder:
     # ---- driven by the forwarding protocol ------------------------------------------
 
     def handle(self, trial: Trial, batch: TrialBatch) -> None:
-        """Forward one batch the track store accepted."""
+        """Forward one batch the track store accepted, item by item.
+
+        Raises :class:`ForwarderBroken` when the run cannot be started or the forwarder failed
+        :data:`MAX_CONSECUTIVE_FAILURES` items in a row; a skipped item raises nothing.
+        """
         if self.current is None or self.current.uid != trial.uid:
             self.finish_current()
             self.current = trial
             self._sent.clear()
-            self.start(trial)
+            try:
+                self.start(trial)
+            except Exception as error:
+                self.current = None
+                raise ForwarderBroken(
+                    f"could not start a run ({type(error).__name__}: {error})"
+                ) from error
         if batch.series:
-            self.log_rows(trial, rows_of(batch))
+            self.attempt("metrics", lambda: self.log_rows(trial, rows_of(batch)))
         plain = {k: v for k, v in batch.metadata.items() if k not in MEDIA_KINDS}
         if plain:
-            self.log_metadata(trial, plain)
+            self.attempt("metadata", lambda: self.log_metadata(trial, plain))
         for kind in MEDIA_KINDS:
             for key, entry in (batch.metadata.get(kind) or {}).items():
                 digest = hashlib.sha256(json.dumps(entry, sort_keys=True).encode()).hexdigest()
                 if self._sent.get((kind, key)) != digest:
-                    self._sent[(kind, key)] = digest
-                    self.log_media(trial, kind, key, entry)
+                    call = functools.partial(self.log_media, trial, kind, key, entry)
+                    if self.attempt(f"{kind} {key!r}", call, kind=kind):
+                        self._sent[(kind, key)] = digest
         status = batch.status
         if status is not None and int(status.get("value") or 0) >= END_STATUS_VALUE:
-            self.end(trial, status)
             self.current = None
+            self.attempt("end of run", lambda: self.end(trial, status))
+
+    def attempt(self, what: str, call: Callable[[], Any], kind: str | None = None) -> bool:
+        """Forward one item; True when it is settled (sent, or skipped for its content).
+
+        A value error (:func:`is_value_error`) skips the item with a warning; any other error
+        is a failure, warned and counted, and the :data:`MAX_CONSECUTIVE_FAILURES`-th in a row
+        of one kind raises :class:`ForwarderBroken`. ``kind`` groups warnings and counts
+        (default: ``what``).
+        """
+        group = kind or what
+        try:
+            call()
+        except Exception as error:
+            label = f"{group}: {type(error).__name__}"
+            self.skipped[label] += 1
+            if is_value_error(error):
+                if self.skipped[label] == 1:
+                    log.warning(
+                        "track: forwarder %r could not forward %s (%s: %s); it is skipped and "
+                        "the forwarder carries on (warned once per kind of item and error)",
+                        self.name,
+                        what,
+                        type(error).__name__,
+                        error,
+                    )
+                return True
+            self.failures[group] += 1
+            count = self.failures[group]
+            if count >= MAX_CONSECUTIVE_FAILURES:
+                last = "" if what == group else f", the last on {what}"
+                raise ForwarderBroken(
+                    f"{count} failures in a row on {group}{last} ({type(error).__name__}: {error})"
+                ) from error
+            if self.skipped[label] == 1:
+                log.warning(
+                    "track: forwarder %r failed on %s (%s: %s); that item is lost for it "
+                    "(failure %d of %d in a row before it is disabled)",
+                    self.name,
+                    what,
+                    type(error).__name__,
+                    error,
+                    count,
+                    MAX_CONSECUTIVE_FAILURES,
+                )
+            return False
+        self.failures.pop(group, None)
+        return True
 
     def finish_current(self) -> None:
         """End the trial being followed, if any, without a final status."""

@@ -2,9 +2,12 @@
 
 :class:`ForwardingProtocol` delegates every Protocol method to the wrapped track store. After
 the store's ``log_trial_batch`` succeeded it gives the same batch to each live forwarder in a
-guarded call: this runs on the write pipeline's flusher thread, never in the training loop. A
-forwarder that raises is reported once (a ``track.forward`` warning) and disabled; the store
-and the other forwarders carry on, like sacred's observers.
+guarded call: this runs on the write pipeline's flusher thread, never in the training loop.
+Inside, the forwarder skips an item it cannot take with a warning (see track.forward.base); a
+forwarder that is broken (its run cannot start, or it failed several items in a row) is
+reported (a ``track.forward`` warning), disabled, and the fact is appended to the trial's
+``errors`` in the store, so the run does not read as clean. The store and the other forwarders
+carry on, like sacred's observers.
 """
 
 from __future__ import annotations
@@ -15,33 +18,56 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from track.forward.base import Forwarder
+from track.forward.base import Forwarder, ForwarderBroken
 from track.persistence.protocol import Protocol, TrialBatch
 from track.structure import Project, Trial, TrialGroup
 
-__all__ = ["ForwardingProtocol", "safe_call"]
+__all__ = ["ForwardingProtocol", "record_trial_error", "safe_call"]
 
 log = logging.getLogger("track.forward")
 
 
-def safe_call(forwarder: Forwarder, action: str, call: Callable[[], Any]) -> None:
-    """Run ``call``; on error warn once naming ``forwarder`` and disable it."""
+def safe_call(forwarder: Forwarder, action: str, call: Callable[[], Any]) -> str | None:
+    """Run ``call``; on error warn naming ``forwarder``, disable it and return the message.
+
+    None when the call went through (or the forwarder was disabled already).
+    """
     if not forwarder.enabled:
-        return
+        return None
     try:
         call()
     except Exception as error:  # a forwarder must never break the run
         forwarder.enabled = False
+        reason = (
+            str(error) if isinstance(error, ForwarderBroken) else f"{type(error).__name__}: {error}"
+        )
+        message = (
+            f"forwarder {forwarder.name!r} disabled while trying to {action}: {reason}; "
+            "the track store and the other forwarders carry on"
+        )
+        log.warning("track: %s", message)
+        with contextlib.suppress(Exception):
+            forwarder.close()
+        return message
+    return None
+
+
+def record_trial_error(store: Protocol, trial: Trial, message: str) -> None:
+    """Append ``message`` to the trial's ``errors`` in ``store`` (a warning if even that fails).
+
+    Used when a forwarder or tracker backend is disabled: the trial's status stays as it is,
+    and its errors tell that one of its copies is incomplete.
+    """
+    try:
+        store.log_trial_batch(trial, TrialBatch(errors=[f"track: {message}"]))
+    except Exception as error:  # the store's own failures are the pipeline's to report
         log.warning(
-            "track: forwarder %r failed to %s (%s: %s); it is disabled, the track store and "
-            "the other forwarders carry on",
-            forwarder.name,
-            action,
+            "track: could not record on trial %s that %s (%s: %s)",
+            trial.uid,
+            message,
             type(error).__name__,
             error,
         )
-        with contextlib.suppress(Exception):
-            forwarder.close()
 
 
 class ForwardingProtocol(Protocol):
@@ -51,26 +77,50 @@ class ForwardingProtocol(Protocol):
         self.store = store
         self.forwarders = list(forwarders)
         self._lock = threading.Lock()
+        self._last_trial: Trial | None = None
 
     def __getattr__(self, name: str) -> Any:
         # Store-specific attributes (``path``, ...) read through; Protocol methods are below.
-        if name in ("store", "forwarders", "_lock"):
+        if name in ("store", "forwarders", "_lock", "_last_trial"):
             raise AttributeError(name)
         return getattr(self.store, name)
 
-    def log_trial_batch(self, trial: Trial, batch: TrialBatch) -> None:
-        """Apply the batch to the store, then forward it to every live forwarder."""
-        self.store.log_trial_batch(trial, batch)
+    def _guarded(self, trial: Trial | None, forwarder: Forwarder, action: str, call: Any) -> None:
+        """``safe_call``; a forwarder it disables is recorded in ``trial``'s errors."""
+        message = safe_call(forwarder, action, call)
+        if message is not None and trial is not None:
+            record_trial_error(self.store, trial, message)
+
+    def log_trial_batch(self, trial: Trial, batch: TrialBatch) -> bool:
+        """Apply the batch to the store, then forward it (unless the store had it already)."""
+        if self.store.log_trial_batch(trial, batch) is False:
+            return False
         with self._lock:
+            self._last_trial = trial
             for forwarder in self.forwarders:
-                safe_call(forwarder, "log", lambda f=forwarder: f.handle(trial, batch))
+                self._guarded(trial, forwarder, "log", lambda f=forwarder: f.handle(trial, batch))
+        return True
 
     def close(self) -> None:
-        """End every forwarder's current trial, close the forwarders, then the store."""
+        """End every forwarder's current trial, close the forwarders, then the store.
+
+        A forwarder that skipped items (and is still enabled: a disabled one was reported
+        when it was disabled) gets one closing warning counting them.
+        """
         with self._lock:
             for forwarder in self.forwarders:
-                safe_call(forwarder, "finish", forwarder.finish_current)
-                safe_call(forwarder, "close", forwarder.close)
+                trial = forwarder.current or self._last_trial
+                self._guarded(trial, forwarder, "finish its run", forwarder.finish_current)
+                self._guarded(trial, forwarder, "close", forwarder.close)
+                if forwarder.enabled and forwarder.skipped:
+                    counts = ", ".join(f"{n} x {k}" for k, n in sorted(forwarder.skipped.items()))
+                    log.warning(
+                        "track: forwarder %r did not forward %d items (%s); the track store "
+                        "has them",
+                        forwarder.name,
+                        sum(forwarder.skipped.values()),
+                        counts,
+                    )
         self.store.close()
 
     def commit(self, **kwargs: Any) -> None:
@@ -146,3 +196,15 @@ class ForwardingProtocol(Protocol):
     ) -> TrialGroup | None:
         """Update in the store (not forwarded: it is a scheduling primitive)."""
         return self.store.fetch_and_update_group(query, attr, *args, **kwargs)
+
+    def fetch_and_update_once(
+        self,
+        request: str,
+        kind: str,
+        query: dict[str, Any],
+        attr: str,
+        args: tuple[Any, ...] | list[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Trial | TrialGroup | None:
+        """Update once per request in the store (not forwarded)."""
+        return self.store.fetch_and_update_once(request, kind, query, attr, args, kwargs)

@@ -3,7 +3,9 @@
 Each trial becomes one wandb run (project: the ``project`` option, else the trial's project;
 config: the trial's parameters). Metrics are plotted against their own ``track/step`` axis, so
 series logged at unrelated steps never hit wandb's "steps must increase" rule; points without
-a step are logged without one.
+a step are logged without one. Non-numeric values the ezpz-style tracker keeps in metadata
+``summary`` go to the run's summary. A table, image or artifact wandb cannot take (not an
+image, file gone, Pillow missing) is skipped with a warning (:class:`ItemError`); the run goes on.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from track.forward.base import Forwarder, Row
+from track.forward.base import Forwarder, ItemError, Row
 from track.structure import Trial
 
 __all__ = ["STEP_KEY", "WandbForwarder"]
@@ -70,15 +72,39 @@ class WandbForwarder(Forwarder):
                 data[STEP_KEY] = step
             self.run.log(data)
 
+    def log_metadata(self, trial: Trial, metadata: dict[str, Any]) -> None:
+        """Metadata ``summary`` (non-numeric values of the ezpz-style tracker) into run.summary."""
+        summary = metadata.get("summary")
+        if isinstance(summary, dict):
+            self.run.summary.update(summary)
+
+    def _media(self, kind: str, key: str, make: Any, *args: Any, **kwargs: Any) -> Any:
+        """``make(*args, **kwargs)``; a failure is this item's alone (:class:`ItemError`)."""
+        try:
+            return make(*args, **kwargs)
+        except Exception as error:
+            raise ItemError(
+                f"wandb cannot take {kind} {key!r} ({type(error).__name__}: {error})"
+            ) from error
+
     def log_media(self, trial: Trial, kind: str, key: str, entry: Any) -> None:
         """Tables as ``wandb.Table``, images as ``wandb.Image``, artifacts saved with the run."""
         if kind == "tables":
-            self.run.log({key: self.wandb.Table(columns=entry["columns"], data=entry["data"])})
-        elif kind == "images" and os.path.isfile(entry.get("path", "")):
-            image = self.wandb.Image(entry["path"], caption=entry.get("caption"))
+            table = self._media(
+                kind, key, self.wandb.Table, columns=entry["columns"], data=entry["data"]
+            )
+            self.run.log({key: table})
+            return
+        path = entry.get("path", "")
+        if kind == "artifacts" and entry.get("directory"):
+            raise ItemError(f"artifact {key!r} is a directory: not sent to wandb (track keeps it)")
+        if not os.path.isfile(path):
+            raise ItemError(f"{kind} {key!r}: file {path!r} is gone, wandb cannot read it")
+        if kind == "images":
+            image = self._media(kind, key, self.wandb.Image, path, caption=entry.get("caption"))
             self.run.log({key: image})
-        elif kind == "artifacts" and os.path.isfile(entry.get("path", "")):
-            self.run.save(entry["path"], base_path=os.path.dirname(entry["path"]), policy="now")
+        elif kind == "artifacts":
+            self.run.save(path, base_path=os.path.dirname(path), policy="now")
 
     def end(self, trial: Trial, status: dict[str, Any] | None) -> None:
         """Finish the run (exit code 0 when the trial Completed, else 1)."""
