@@ -15,7 +15,7 @@ __all__ = ["COMMANDS", "main"]
 #: command name -> (module under track.cli, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("track.cli.replay", "apply a spill file of unsent writes to a store"),
-    "copy": ("track.cli.copy", "copy every project, group and trial from one store into another"),
+    "copy": ("track.cli.copy", "copy one store into another, merging the trials both hold"),
     "serve": ("track.cli.serve", "run a track server that owns a store (socket://)"),
     "users": ("track.cli.users", "manage the users file of a track server"),
     "ls": ("track.cli.ls", "list trials: status, duration, key parameters, last metric values"),

@@ -9,17 +9,20 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 import time
 from typing import Any
 
 from track.client import DEFAULT_URI
 from track.configuration import options
 from track.persistence import get_protocol
+from track.persistence.existing import StoreNotFound
 from track.persistence.protocol import Protocol
 from track.persistence.utils import parse_uri
 from track.structure import Status, Trial
 
 __all__ = [
+    "NoStore",
     "NotFound",
     "StoreError",
     "best_value",
@@ -37,6 +40,8 @@ __all__ = [
 
 #: schemes whose location is a file that must exist before a read command opens it
 _FILE_SCHEMES = ("file", "pickled")
+#: schemes of SQL stores, which read commands open with ``create=False``
+_SQL_SCHEMES = ("sqlite", "postgresql", "postgres", "cockroach")
 #: a metric whose name contains one of these is best when smallest; any other when largest
 _LOWER_IS_BETTER = ("loss", "err", "mse", "mae", "rmse", "perplexity", "ppl", "time", "nll")
 
@@ -49,6 +54,10 @@ class NotFound(StoreError):
     """A trial, project or group the store does not hold."""
 
 
+class NoStore(StoreError):
+    """The URI names no store; a read command creates none."""
+
+
 def add_store_argument(parser: argparse.ArgumentParser) -> None:
     """The ``--store`` option of the read commands, defaulting like ``TrackClient()``."""
     parser.add_argument("--store", help=f"store URI (default: TRACK_URI, else {DEFAULT_URI})")
@@ -59,18 +68,37 @@ def default_store() -> str:
     return str(options("uri", DEFAULT_URI))
 
 
-def open_store(uri: str | None) -> Protocol:
-    """Open a store for reading; a file store that does not exist is an error, not a new file."""
+def open_store(uri: str | None, create: bool = False) -> Protocol:
+    """Open a store for reading, creating nothing: a store that does not exist is :class:`NoStore`.
+
+    File stores must exist; SQL stores are opened with ``create=False``, so a missing SQLite
+    file, or a PostgreSQL database or schema without track's tables, is refused untouched.
+    ``create=True`` (a command that writes, like ``copy`` to its destination) creates it.
+    """
     uri = uri or default_store()
     parsed = parse_uri(uri)
-    if parsed.scheme in _FILE_SCHEMES and not os.path.exists(parsed.location or ""):
-        raise StoreError(f"no store at {parsed.location!r} (from {parsed.redacted()})")
+    missing = parsed.scheme in _FILE_SCHEMES and not os.path.exists(parsed.location or "")
+    if missing and not create:
+        raise NoStore(f"no store at {parsed.location!r} (from {parsed.redacted()})")
+    options = {"create": False} if parsed.scheme in _SQL_SCHEMES and not create else {}
     try:
-        return get_protocol(parsed)
+        return get_protocol(parsed, **options)
+    except StoreNotFound as error:
+        raise NoStore(f"{error} (from {parsed.redacted()})") from None
     except ImportError as error:
         raise StoreError(f"cannot open {parsed.redacted()}: {error}") from None
     except OSError as error:
         raise StoreError(f"cannot open {parsed.redacted()}: {error.strerror or error}") from None
+    except Exception as error:
+        if not _is_driver_error(error):
+            raise
+        raise StoreError(f"cannot open {parsed.redacted()}: {error}") from None
+
+
+def _is_driver_error(error: Exception) -> bool:
+    """True for a database driver's error (unreachable server, missing database, bad login)."""
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(error, psycopg.Error)
 
 
 def trial_query(

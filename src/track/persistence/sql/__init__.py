@@ -21,11 +21,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from track.liveness import HEARTBEAT_KEY, INTERVAL_KEY, STALE_AFTER_INTERVALS
+from track.persistence.existing import require_schema, require_sqlite_file
 from track.persistence.protocol import (
     GROUP_UPDATE_METHODS,
     TRIAL_UPDATE_METHODS,
     Protocol,
     TrialBatch,
+    TrialNotFound,
     check_update_method,
 )
 from track.persistence.sql.compile import (
@@ -62,10 +64,6 @@ TRIAL_COLUMNS = (
 RETRY_SECONDS = 120.0
 
 
-class TrialNotFound(KeyError):
-    """A write names a trial the store does not hold."""
-
-
 def stale_after(metadata: dict[str, Any]) -> float | None:
     """When a Running trial with this metadata starts reading as Interrupted (None: never)."""
     beat, interval = metadata.get(HEARTBEAT_KEY), metadata.get(INTERVAL_KEY)
@@ -77,15 +75,32 @@ def stale_after(metadata: dict[str, Any]) -> float | None:
 class SQLProtocol(Protocol):
     """A store in a SQL database; one connection per object, shared by its threads."""
 
-    def __init__(self, uri: str | URI, **options: Any) -> None:
+    def __init__(self, uri: str | URI, create: bool = True, **options: Any) -> None:
+        """Connect, creating the schema; ``create=False`` refuses a database holding no store.
+
+        Read-only tools pass ``create=False``: a missing SQLite file, or a database or schema
+        without track's tables, raises :class:`~track.persistence.existing.StoreNotFound`
+        and nothing is created.
+        """
         self.uri = parse_uri(uri)
         self.dialect: Dialect = make_dialect(self.uri)
         self.path = getattr(self.dialect, "path", None)
         self.retries = 0
         self._lock = threading.RLock()
         self._cursor: Any = None
+        if not create and self.dialect.name == "sqlite":
+            require_sqlite_file(self.path)
         self._conn = self._with_retry(self.dialect.connect)
-        self._run(lambda cur: ensure_schema(self.dialect, cur.raw))
+        try:
+            self._run(lambda cur: self._open_schema(cur.raw, create))
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _open_schema(self, cur: Any, create: bool) -> None:
+        if not create:
+            require_schema(self.dialect, cur)
+        ensure_schema(self.dialect, cur)
 
     # ---- transactions -------------------------------------------------------------------
 
@@ -134,17 +149,17 @@ class SQLProtocol(Protocol):
             raise TrialNotFound(f"no trial {uid!r} in this store")
         return row
 
-    def log_trial_batch(self, trial: Trial, batch: TrialBatch) -> None:
-        """Apply ``batch`` in one transaction, once per (writer, seq)."""
+    def log_trial_batch(self, trial: Trial, batch: TrialBatch) -> bool:
+        """Apply ``batch`` in one transaction, once per (writer, seq); False if applied before."""
 
-        def apply(cur: Cursor) -> None:
+        def apply(cur: Cursor) -> bool:
             if batch.writer and not self._claim(cur, batch.writer, batch.seq):
-                return
+                return False
             changes = batch.metadata or batch.tags or batch.chronos or batch.errors
             if not (changes or batch.status is not None):
                 trial_id = self._lock_trial(cur, trial.uid)[0]
                 self._append_points(cur, trial_id, batch.series)
-                return
+                return True
             row = self._lock_trial(cur, trial.uid, "id, metadata, tags, chronos, errors")
             self._append_points(cur, row[0], batch.series)
             load = self.dialect.load_json
@@ -159,19 +174,40 @@ class SQLProtocol(Protocol):
                 sql += ", status_name = ?, status_value = ?"
                 params += [batch.status.get("name"), batch.status.get("value")]
             cur.run(sql + ", stale_after = ? WHERE id = ?", *params, stale_after(metadata), row[0])
+            return True
 
-        self._run(apply)
+        return self._run(apply)
 
     def _claim(self, cur: Cursor, writer: str, seq: int) -> bool:
-        """Record ``seq`` as ``writer``'s last batch; False if it was applied already."""
-        row = cur.one(
-            "INSERT INTO writers (writer, last_seq) VALUES (?, ?) ON CONFLICT (writer) DO UPDATE"
-            " SET last_seq = excluded.last_seq WHERE writers.last_seq < excluded.last_seq"
-            " RETURNING last_seq",
+        """Record ``seq`` among ``writer``'s applied batches; False if it was applied already.
+
+        Applied seqs are kept as ranges (usually one per writer), so a batch older than the
+        newest applied one, refused at the time and replayed later, is still applied once.
+        """
+        lock = self.dialect.for_update
+        near = cur.all(
+            "SELECT first_seq, last_seq FROM applied WHERE writer = ? AND first_seq <= ?"
+            f" AND last_seq >= ? ORDER BY first_seq{lock}",
             writer,
-            seq,
+            seq + 1,
+            seq - 1,
         )
-        return row is not None
+        if any(first <= seq <= last for first, last in near):
+            return False
+        first = min([seq, *(row[0] for row in near)])
+        last = max([seq, *(row[1] for row in near)])
+        if near:
+            cur.many(
+                "DELETE FROM applied WHERE writer = ? AND first_seq = ?",
+                [(writer, row[0]) for row in near],
+            )
+        cur.run(
+            "INSERT INTO applied (writer, first_seq, last_seq) VALUES (?, ?, ?)",
+            writer,
+            first,
+            last,
+        )
+        return True
 
     def _append_points(self, cur: Cursor, trial_id: int, series: dict[str, list[Any]]) -> None:
         if not series:
@@ -233,7 +269,9 @@ class SQLProtocol(Protocol):
 
     def set_group_metadata(self, group: TrialGroup, **kwargs: Any) -> None:
         """Set metadata keys of a stored group."""
-        self._update_json("trial_group", group.uid, "metadata", jsonable_dict(kwargs), KeyError)
+        self._update_json(
+            "trial_group", group.uid, "metadata", jsonable_dict(kwargs), TrialNotFound
+        )
 
     # ---- projects and groups ------------------------------------------------------------
 
@@ -317,10 +355,18 @@ class SQLProtocol(Protocol):
 
         return self._run(read, write=bool(lock))
 
+    @staticmethod
+    def _require(cur: Cursor, table: str, uid: str) -> None:
+        """Refuse a write that names a project or group the store does not hold."""
+        if cur.one(f"SELECT 1 FROM {table} WHERE uid = ?", uid) is None:
+            kind = "project" if table == "projects" else "group"
+            raise TrialNotFound(f"no {kind} {uid!r} in this store")
+
     def add_project_trial(self, project: Project, trial: Trial) -> None:
         """Attach a stored trial to a project."""
 
         def apply(cur: Cursor) -> None:
+            self._require(cur, "projects", project.uid)
             trial_id = self._lock_trial(cur, trial.uid)[0]
             cur.run("UPDATE trials SET project_id = ? WHERE id = ?", project.uid, trial_id)
 
@@ -330,6 +376,7 @@ class SQLProtocol(Protocol):
         """Add a stored trial to a group (its ``group_id`` too, if it had none)."""
 
         def apply(cur: Cursor) -> None:
+            self._require(cur, "trial_group", group.uid)
             trial_id = self._lock_trial(cur, trial.uid)[0]
             cur.run(
                 "INSERT INTO membership (trial_id, group_uid) VALUES (?, ?)"
@@ -465,6 +512,46 @@ class SQLProtocol(Protocol):
                 return None
             getattr(self, attr)(found[0], *args, **kwargs)
             return self.get_trial_group(found[0])
+
+        return self._run(apply)
+
+    def fetch_and_update_once(
+        self,
+        request: str,
+        kind: str,
+        query: dict[str, Any],
+        attr: str,
+        args: tuple[Any, ...] | list[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Trial | TrialGroup | None:
+        """Reserve once per ``request``: the id is recorded in the reservation's transaction."""
+        if kind not in ("trial", "group"):
+            raise ValueError(f"kind must be 'trial' or 'group', not {kind!r}")
+
+        def apply(cur: Cursor) -> Trial | TrialGroup | None:
+            row = cur.one(
+                f"SELECT uid FROM requests WHERE id = ?{self.dialect.for_update}", request
+            )
+            if row is not None:
+                if row[0] is None:
+                    return None
+                conditions = parse({"uid": row[0]})
+                found = (
+                    self._trials(conditions, with_metrics=True)
+                    if kind == "trial"
+                    else self._groups(conditions)
+                )
+                return found[0] if found else None
+            picked = super(SQLProtocol, self).fetch_and_update_once(
+                request, kind, query, attr, args, kwargs
+            )
+            cur.run(
+                "INSERT INTO requests (id, kind, uid) VALUES (?, ?, ?)",
+                request,
+                kind,
+                None if picked is None else picked.uid,
+            )
+            return picked
 
         return self._run(apply)
 
