@@ -72,7 +72,7 @@ def main() -> None:
     rows.append(
         (f"fill {args.trials} trials ({args.store})", f"{time.perf_counter() - start:.1f} s")
     )
-    http = TestClient(create_app(table_store))
+    http = TestClient(create_app(table_store), base_url="http://127.0.0.1")
     for label, query in [
         ("first page, default sort", "/api/trials?limit=50"),
         ("sorted by a metric", "/api/trials?limit=50&sort=metrics.loss&order=asc"),
@@ -96,7 +96,7 @@ def main() -> None:
     ]
     chart_store.log_trial_batch(trial, TrialBatch(metrics=points))
     chart_store.commit()
-    http = TestClient(create_app(chart_store))
+    http = TestClient(create_app(chart_store), base_url="http://127.0.0.1")
     url = f"/api/trials/{trial.uid}/metrics"
     read, _ = timed(lambda: chart_store.get_trial_metrics(trial), repeat=3)
     total, response = timed(lambda: http.get(url, headers={"accept-encoding": "gzip"}), repeat=3)

@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sweep_example import run_sweep
+from uiprocess import PASSWORD, USER, running_ui
 
 HERE = Path(__file__).resolve().parent
 ARTIFACTS = HERE.parent.parent / "test-artifacts"
@@ -31,27 +27,6 @@ CHROMIUM_FLAGS = [
 ]
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_serving(url: str, process: subprocess.Popen, deadline: float = 20.0) -> None:
-    """Poll ``url`` until it answers, failing if the server exits or the deadline passes."""
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if process.poll() is not None:
-            raise RuntimeError(f"track ui exited: {process.stderr.read().decode()}")
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"{url} did not answer within {deadline}s")
-
-
 @pytest.fixture(scope="module")
 def example_store(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A file store holding the example sweep (4 trials, 200 steps each)."""
@@ -63,23 +38,18 @@ def example_store(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="module")
 def served(example_store: str) -> Iterator[str]:
     """The base URL of ``track ui`` serving the example store, from the real console script."""
-    port = free_port()
-    command = [
-        shutil.which("track") or "track",
-        "ui",
-        "--store",
-        example_store,
-        "--port",
-        str(port),
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(url + "/api/info", process)
+    with running_ui(example_store) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def users_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A users file (as ``track users add`` writes it) holding :data:`USER`."""
+    from track.server.auth import save_user
+
+    path = tmp_path_factory.mktemp("users") / "users.toml"
+    save_user(str(path), USER, PASSWORD)
+    return path
 
 
 @pytest.fixture(scope="module")

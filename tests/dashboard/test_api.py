@@ -19,6 +19,9 @@ from track.persistence import get_protocol
 from track.persistence.protocol import Protocol, TrialBatch
 from track.structure import Project, Status, Trial, TrialGroup
 
+#: the test client's base URL: a loopback name, which the dashboard's Host allow-list accepts
+LOCAL = "http://127.0.0.1"
+
 
 def fill(protocol: Protocol) -> list[Trial]:
     """Project ``p``, group ``g`` and three trials; the last is still running and has a NaN."""
@@ -57,7 +60,7 @@ def client(store_uri: str) -> Iterator[tuple[TestClient, list[Trial]]]:
     """A test client of the dashboard over a filled store of each kind."""
     protocol = get_protocol(store_uri)
     trials = fill(protocol)
-    with TestClient(create_app(protocol)) as test_client:
+    with TestClient(create_app(protocol), base_url=LOCAL) as test_client:
         yield test_client, trials
     protocol.close()
 

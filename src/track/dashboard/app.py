@@ -4,30 +4,44 @@ Every endpoint reads through the :class:`~track.persistence.protocol.Protocol` o
 dashboard works on any store. Charts are drawn in the browser by plotly.js, served from the
 installed ``plotly`` package (no CDN). Endpoints run one at a time on the event loop, so a
 store never sees two requests at once.
+
+Every request first passes the ``Host`` allow-list (against DNS rebinding). When users are
+given, every ``/api/`` endpoint but ``/api/login`` and ``/api/logout`` needs a session cookie
+(see :mod:`track.dashboard.auth`); the page and its scripts hold no store data and are public.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
+from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
+import anyio
 import plotly
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from track.cli.shortquery import parse_where
 from track.cli.trials import NotFound, StoreError, duration, find_trial, open_store, status_name
+from track.dashboard.auth import DEFAULT_SESSION_LIFETIME, LoginThrottle, Sessions, allowed_hosts
 from track.dashboard.downsample import downsample_indices, finite_points
 from track.dashboard.table import FIXED_COLUMNS, json_safe, trials_page
 from track.persistence.protocol import Protocol
+from track.persistence.utils import redact
 from track.query import QueryError
+from track.server.auth import check_credentials
 from track.structure import Trial
 
 __all__ = ["PLOTLY_JS", "create_app", "metric_series"]
@@ -37,6 +51,19 @@ PLOTLY_JS = os.path.join(os.path.dirname(plotly.__file__), "package_data", "plot
 #: points per curve sent to the browser by default, and the most a request may ask for
 DEFAULT_POINTS, MAX_POINTS = 2000, 20000
 MAX_PAGE = 100_000
+#: the session cookie's name
+COOKIE = "track_session"
+#: the largest login request body read, in bytes
+MAX_LOGIN_BODY = 4096
+#: scrypt checks running at once (each may take 128 MiB at N=2**17)
+SCRYPT_SLOTS = 2
+#: the banner every page shows when the dashboard was told ``--no-auth``
+NO_AUTH_BANNER = (
+    '<div id="no-auth-banner" class="banner" role="alert">No login: anyone who can reach this '
+    "address can read the whole store (track ui --no-auth).</div>"
+)
+_USER = "track.user"  # scope key of the logged-in user
+log = logging.getLogger("track.dashboard")
 
 
 class _Json(JSONResponse):
@@ -55,6 +82,62 @@ def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
     if not low <= value <= high:
         raise HTTPException(400, f"{name} must be between {low} and {high}")
     return value
+
+
+class _LoginRequired:
+    """ASGI middleware: ``/api/*`` (but login and logout) answers 401 without a live session."""
+
+    OPEN = ("/api/login", "/api/logout")
+
+    def __init__(self, app: ASGIApp, sessions: Sessions) -> None:
+        self.app, self.sessions = app, sessions
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith("/api/") or path in self.OPEN:
+            await self.app(scope, receive, send)
+            return
+        user, expired = self.sessions.user(HTTPConnection(scope).cookies.get(COOKIE))
+        if user is None:
+            error = "your session expired: log in again" if expired else "log in to see this store"
+            await _Json({"error": error, "login": True}, status_code=401)(scope, receive, send)
+            return
+        scope[_USER] = user
+        await self.app(scope, receive, send)
+
+
+def _same_origin(request: Request) -> None:
+    """Refuse a state-changing request another site's page sent (its ``Origin`` differs)."""
+    origin = request.headers.get("origin")
+    if (
+        origin is not None
+        and urlsplit(origin).netloc.lower() != request.headers.get("host", "").lower()
+    ):
+        raise HTTPException(403, f"cross-site request from {origin!r} refused")
+
+
+async def _small_body(request: Request, limit: int) -> bytes:
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, f"the request body exceeds {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _credentials(body: bytes) -> tuple[str, str]:
+    """``(username, password)`` from a JSON login body, else a 400."""
+    try:
+        fields = json.loads(body)
+    except ValueError:
+        fields = None
+    if not isinstance(fields, dict):
+        raise HTTPException(400, 'the login must be JSON {"username": ..., "password": ...}')
+    username, password = fields.get("username"), fields.get("password")
+    if not isinstance(username, str) or not isinstance(password, str):
+        raise HTTPException(400, "username and password must be strings")
+    return username, password
 
 
 def metric_series(points: list[list[Any]], limit: int = DEFAULT_POINTS) -> dict[str, Any]:
@@ -106,12 +189,89 @@ def _trial_detail(trial: Trial) -> dict[str, Any]:
     )
 
 
-def create_app(store: Protocol | str, title: str | None = None) -> Starlette:
-    """The dashboard for a store (a URI, or an open Protocol the caller closes)."""
+def create_app(
+    store: Protocol | str,
+    title: str | None = None,
+    *,
+    hosts: Sequence[str] | None = None,
+    users: dict[str, str] | None = None,
+    session_lifetime: float = DEFAULT_SESSION_LIFETIME,
+    no_auth: bool = False,
+    throttle: LoginThrottle | None = None,
+) -> Starlette:
+    """The dashboard for a store (a URI, or an open Protocol the caller closes).
+
+    ``title`` (usually the store URI) is shown redacted. ``hosts`` are the
+    ``Host`` names answered (default: the loopback names). With ``users`` (name -> scrypt
+    hash, as :func:`track.server.auth.load_users` reads them) the API needs a login, lasting
+    ``session_lifetime`` seconds; ``no_auth`` puts a warning banner on every page.
+    """
     protocol = store if isinstance(store, Protocol) else open_store(store)
+    sessions = Sessions(session_lifetime)
+    throttle = throttle or LoginThrottle()
+    with open(os.path.join(STATIC, "index.html"), encoding="utf-8") as file:
+        page = file.read().replace("<!--banner-->", NO_AUTH_BANNER if no_auth else "")
+    scrypt_slots: list[anyio.CapacityLimiter] = []  # made on first use, inside the event loop
 
     async def info(request: Request) -> Response:
-        return _Json({"title": title or "track", "columns": list(FIXED_COLUMNS)})
+        return _Json(
+            {
+                "title": redact(title) if title else "track",
+                "columns": list(FIXED_COLUMNS),
+                "user": request.scope.get(_USER),
+                "login": bool(users),
+                "no_auth": no_auth,
+            }
+        )
+
+    async def login(request: Request) -> Response:
+        if not users:
+            raise HTTPException(404, "this dashboard has no users: there is no login")
+        _same_origin(request)
+        if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+            raise HTTPException(415, "the login must be sent as application/json")
+        address = request.client.host if request.client else "unknown"
+        wait = throttle.wait(address)
+        if wait:
+            seconds = math.ceil(wait)
+            return _Json(
+                {"error": f"too many failed logins: try again in {seconds} s", "retry_after": wait},
+                status_code=429,
+                headers={"Retry-After": str(seconds)},
+            )
+        throttle.begin(address)
+        ok, username = False, None
+        try:
+            username, password = _credentials(await _small_body(request, MAX_LOGIN_BODY))
+            if not scrypt_slots:
+                scrypt_slots.append(anyio.CapacityLimiter(SCRYPT_SLOTS))
+            ok = await anyio.to_thread.run_sync(
+                check_credentials, users, username, password, limiter=scrypt_slots[0]
+            )
+        finally:
+            throttle.end(address, ok)
+        if not ok:
+            log.warning("track ui: failed login for %r from %s", username, address)
+            return _Json({"error": "wrong user name or password"}, status_code=401)
+        response = _Json({"user": username})
+        response.set_cookie(
+            COOKIE,
+            sessions.open(username),
+            path="/",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+        return response
+
+    async def logout(request: Request) -> Response:
+        _same_origin(request)
+        sessions.close(request.cookies.get(COOKIE))
+        response = _Json({"user": None})
+        response.delete_cookie(
+            COOKIE, path="/", httponly=True, samesite="strict", secure=request.url.scheme == "https"
+        )
+        return response
 
     async def projects(request: Request) -> Response:
         found = sorted(protocol.fetch_projects(None), key=lambda p: p.uid)
@@ -176,7 +336,7 @@ def create_app(store: Protocol | str, title: str | None = None) -> Starlette:
         return _Json({name: metric_series(points, limit) for name, points in series.items()})
 
     async def index(request: Request) -> Response:
-        return FileResponse(os.path.join(STATIC, "index.html"))
+        return HTMLResponse(page)
 
     async def plotly_js(request: Request) -> Response:
         return FileResponse(PLOTLY_JS, media_type="text/javascript")
@@ -191,6 +351,8 @@ def create_app(store: Protocol | str, title: str | None = None) -> Starlette:
     routes = [
         Route("/", index),
         Route("/api/info", info),
+        Route("/api/login", login, methods=["POST"]),
+        Route("/api/logout", logout, methods=["POST"]),
         Route("/api/projects", projects),
         Route("/api/projects/{project:path}/groups", groups),
         Route("/api/trials", trials),
@@ -201,7 +363,15 @@ def create_app(store: Protocol | str, title: str | None = None) -> Starlette:
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(GZipMiddleware, minimum_size=1024)],
+        middleware=[
+            Middleware(
+                TrustedHostMiddleware,
+                allowed_hosts=list(hosts) if hosts is not None else allowed_hosts("127.0.0.1"),
+                www_redirect=False,
+            ),
+            Middleware(GZipMiddleware, minimum_size=1024),
+            *([Middleware(_LoginRequired, sessions=sessions)] if users else []),
+        ],
         exception_handlers={
             NotFound: user_error,
             StoreError: user_error,

@@ -8,12 +8,28 @@ const COLORS = ["#3559e0", "#e4572e", "#17bebb", "#ffc914", "#76b041", "#8e44ad"
 const PLOT_CONFIG = { displaylogo: false, responsive: true };
 let timer = null;  // the live-update poll of the current view
 
+// The API answered 401: the login form is showing, the current view stops.
+class LoginRequired extends Error {}
+
 async function api(path) {
   const response = await fetch("/api/" + path);
   const body = await response.json();
+  if (response.status === 401 && body.login) {
+    loginView(body.error);
+    throw new LoginRequired(body.error);
+  }
   if (!response.ok) throw new Error(body.error || response.statusText);
   return body;
 }
+
+async function post(path, body) {
+  const response = await fetch("/api/" + path, { method: "POST", headers: { "content-type": "application/json" },
+                                                 body: JSON.stringify(body) });
+  return { ok: response.ok, body: await response.json().catch(() => ({ error: response.statusText })) };
+}
+
+// Plotly renders names as (a subset of) HTML, links included: escape them so they show as text.
+const plain = (text) => String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -57,7 +73,59 @@ function parseHash() {
 }
 
 function show(...nodes) { view.replaceChildren(...nodes); }
-function fail(error) { show(el("p", { class: "error" }, error.message)); }
+function fail(error) { if (!(error instanceof LoginRequired)) show(el("p", { class: "error" }, error.message)); }
+
+// ---- login ------------------------------------------------------------------------------
+
+function showUser(info) {
+  document.getElementById("store").textContent = info ? info.title : "";
+  document.title = info ? "track · " + info.title : "track";
+  document.getElementById("user").textContent = info && info.user ? info.user : "";
+  document.getElementById("logout").hidden = !(info && info.user);
+  if (info && info.no_auth && !document.getElementById("no-auth-banner")) {
+    document.body.prepend(el("div", { id: "no-auth-banner", class: "banner", role: "alert" },
+      "No login: anyone who can reach this address can read the whole store (track ui --no-auth)."));
+  }
+}
+
+// Show the store and user in the header; false when the login form is showing instead.
+async function loadInfo() {
+  try { showUser(await api("info")); return true; }
+  catch (error) { if (error instanceof LoginRequired) return false; throw error; }
+}
+
+function loginView(message) {
+  clearTimeout(timer);
+  showUser(null);
+  const shown = document.getElementById("login-message");
+  if (shown) { shown.textContent = message; return; }  // a late request must not reset what is typed
+  setCrumbs(["log in"]);
+  const username = el("input", { type: "text", id: "username", autocomplete: "username", required: "" });
+  const password = el("input", { type: "password", id: "password", autocomplete: "current-password", required: "" });
+  const error = el("p", { class: "error", id: "login-error", role: "alert" });
+  const submit = el("button", { type: "submit", class: "primary", id: "login" }, "Log in");
+  const form = el("form", { id: "login-form", class: "panel login" },
+    el("h1", {}, "Log in"), el("p", { class: "muted", id: "login-message" }, message),
+    el("label", {}, "user", username), el("label", {}, "password", password), submit, error);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    submit.disabled = true;
+    error.textContent = "";
+    try {
+      const answer = await post("login", { username: username.value, password: password.value });
+      if (!answer.ok) { error.textContent = answer.body.error; return; }
+      if (await loadInfo()) await route();
+    } catch (failure) { error.textContent = failure.message; }
+    finally { submit.disabled = false; }
+  });
+  show(form);
+  username.focus();
+}
+
+async function logout() {
+  await post("logout", {});
+  await route();
+}
 
 // ---- projects and groups -------------------------------------------------------------
 
@@ -117,7 +185,7 @@ async function trialsView(params) {
   async function load() {
     let page;
     try { page = await api("trials?" + query()); message.textContent = ""; }
-    catch (error) { message.textContent = error.message; return; }
+    catch (error) { if (!(error instanceof LoginRequired)) message.textContent = error.message; return; }
     history.replaceState(null, "", "#/trials?" + query());
     const columns = [["name", "name"], ["status", "status"], ["start_time", "started"], ["duration", "duration"],
       ...page.parameters.map((p) => ["parameters." + p, p]), ...page.metrics.map((m) => ["metrics." + m, m])];
@@ -159,7 +227,7 @@ function xValues(series, mode, origin) {
 }
 
 function drawChart(node, metric, traces, mode, log) {
-  const layout = { title: { text: metric, font: { size: 14 } }, margin: { l: 55, r: 15, t: 36, b: 40 },
+  const layout = { title: { text: plain(metric), font: { size: 14 } }, margin: { l: 55, r: 15, t: 36, b: 40 },
                    xaxis: axisFor(mode), yaxis: { type: log ? "log" : "linear" }, showlegend: traces.length > 1,
                    legend: { orientation: "h", y: -0.2 }, paper_bgcolor: "#fff", plot_bgcolor: "#fff" };
   Plotly.react(node, traces, layout, PLOT_CONFIG);
@@ -207,7 +275,7 @@ async function trialView(uid) {
     for (const node of charts.children) {
       const s = series[node.dataset.metric];
       const trace = { x: xValues(s, controls.mode.value, first), y: s.value, type: "scatter", mode: "lines",
-                      name: node.dataset.metric, line: { color: COLORS[0], width: 1.5 } };
+                      name: plain(node.dataset.metric), line: { color: COLORS[0], width: 1.5 } };
       drawChart(node, node.dataset.metric + (s.total > s.value.length ? ` (${s.value.length} of ${s.total} points)` : ""),
                 [trace], controls.mode.value, controls.log.checked);
     }
@@ -242,8 +310,10 @@ async function trialView(uid) {
   draw();
   async function poll() {
     if (trial.status !== "Running") return;
-    trial = await api("trials/" + encodeURIComponent(uid));
-    series = await api("trials/" + encodeURIComponent(uid) + "/metrics");
+    try {
+      trial = await api("trials/" + encodeURIComponent(uid));
+      series = await api("trials/" + encodeURIComponent(uid) + "/metrics");
+    } catch (error) { fail(error); return; }
     const names = Object.keys(series).sort();
     if (names.length !== charts.children.length) charts.replaceChildren(...chartGrid(names).children);
     render();
@@ -279,7 +349,7 @@ async function compareView(params) {
       series.forEach((s, i) => {
         if (!s[metric]) return;
         traces.push({ x: xValues(s[metric], controls.mode.value, s[metric].time[0]), y: s[metric].value,
-                      type: "scatter", mode: "lines", name: label(trials[i]),
+                      type: "scatter", mode: "lines", name: plain(label(trials[i])),
                       line: { color: COLORS[i % COLORS.length], width: 1.5 } });
       });
       drawChart(node, metric, traces, controls.mode.value, controls.log.checked);
@@ -307,23 +377,27 @@ async function searchView(params) {
        parcoords, el("div", { style: "height:12px" }), scatter);
 
   function dimension(name, values) {
-    if (values.every((v) => typeof v === "number")) return { label: name, values };
+    if (values.every((v) => typeof v === "number")) return { label: plain(name), values };
     const levels = [...new Set(values.map((v) => fmt(v)))].sort();
-    return { label: name, values: values.map((v) => levels.indexOf(fmt(v))), tickvals: levels.map((_, i) => i), ticktext: levels };
+    // parcoords draws tick labels as plain text already: only its axis titles need escaping
+    return { label: plain(name), values: values.map((v) => levels.indexOf(fmt(v))), tickvals: levels.map((_, i) => i),
+             ticktext: levels };
   }
 
   function draw() {
     const rows = page.rows.filter((r) => typeof r.metrics[metric.value] === "number");
     const y = rows.map((r) => r.metrics[metric.value]);
     const dims = page.parameters.map((p) => dimension(p, rows.map((r) => r.parameters[p] ?? null)));
-    dims.push({ label: metric.value, values: y });
+    const m = plain(metric.value), p = plain(param.value);
+    dims.push({ label: m, values: y });
     Plotly.react(parcoords, [{ type: "parcoords", dimensions: dims,
-      line: { color: y, colorscale: "Viridis", showscale: true, colorbar: { title: { text: metric.value } } } }],
-      { margin: { l: 60, r: 60, t: 50, b: 30 }, title: { text: `parameters against ${metric.value}`, font: { size: 14 } } }, PLOT_CONFIG);
-    Plotly.react(scatter, [{ type: "scatter", mode: "markers", x: rows.map((r) => r.parameters[param.value]), y,
-      text: rows.map((r) => r.name || shortUid(r.uid)), marker: { color: COLORS[0], size: 9, opacity: 0.8 } }],
-      { margin: { l: 60, r: 20, t: 40, b: 45 }, title: { text: `${metric.value} against ${param.value}`, font: { size: 14 } },
-        xaxis: { title: { text: param.value } }, yaxis: { title: { text: metric.value } } }, PLOT_CONFIG);
+      line: { color: y, colorscale: "Viridis", showscale: true, colorbar: { title: { text: m } } } }],
+      { margin: { l: 60, r: 60, t: 50, b: 30 }, title: { text: `parameters against ${m}`, font: { size: 14 } } }, PLOT_CONFIG);
+    const x = rows.map((r) => r.parameters[param.value]).map((v) => typeof v === "string" ? plain(v) : v);
+    Plotly.react(scatter, [{ type: "scatter", mode: "markers", x, y,
+      text: rows.map((r) => plain(r.name || shortUid(r.uid))), marker: { color: COLORS[0], size: 9, opacity: 0.8 } }],
+      { margin: { l: 60, r: 20, t: 40, b: 45 }, title: { text: `${m} against ${p}`, font: { size: 14 } },
+        xaxis: { title: { text: p } }, yaxis: { title: { text: m } } }, PLOT_CONFIG);
   }
   draw();
 }
@@ -344,6 +418,6 @@ async function route() {
   } catch (error) { fail(error); }
 }
 
-api("info").then((info) => { document.getElementById("store").textContent = info.title; });
+document.getElementById("logout").addEventListener("click", () => logout().catch(fail));
 window.addEventListener("hashchange", route);
-route();
+loadInfo().then((ready) => ready && route(), fail);

@@ -1,0 +1,71 @@
+"""Running the real ``track ui`` for the dashboard tests: a free port, start, wait, stop."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+#: the one user of the login tests, and her password
+USER, PASSWORD = "alice", "correct horse battery"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_serving(
+    url: str,
+    process: subprocess.Popen,
+    deadline: float = 20.0,
+    context: ssl.SSLContext | None = None,
+) -> None:
+    """Poll ``url`` until it answers, failing if the server exits or the deadline passes."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if process.poll() is not None:
+            raise RuntimeError(f"track ui exited: {process.stderr.read().decode()}")
+        try:
+            with urllib.request.urlopen(url, timeout=1, context=context):
+                return
+        except urllib.error.HTTPError as error:
+            error.close()
+            return  # it answers (e.g. 401 before a login)
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"{url} did not answer within {deadline}s")
+
+
+@contextmanager
+def running_ui(
+    store: str,
+    *extra: str,
+    scheme: str = "http",
+    context: ssl.SSLContext | None = None,
+    output: list[str] | None = None,
+) -> Iterator[str]:
+    """``track ui`` from the real console script on a free loopback port; yields its base URL.
+
+    When ``output`` is given, what the command printed is appended to it once it has stopped.
+    """
+    port = free_port()
+    command = [shutil.which("track") or "track", "ui", "--store", store, "--port", str(port)]
+    process = subprocess.Popen([*command, *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    url = f"{scheme}://127.0.0.1:{port}"
+    try:
+        wait_until_serving(url + "/api/info", process, context=context)
+        yield url
+    finally:
+        process.terminate()
+        stdout, _ = process.communicate(timeout=10)
+        if output is not None:
+            output.append(stdout.decode())
