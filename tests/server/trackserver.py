@@ -1,4 +1,4 @@
-"""Start real track server subprocesses for tests (``track serve`` on 127.0.0.1)."""
+"""Start real track server subprocesses for tests (``track serve``, on 127.0.0.1 by default)."""
 
 from __future__ import annotations
 
@@ -45,7 +45,11 @@ def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
 
 
 class ServerProcess:
-    """A ``track serve`` subprocess, its port and its log file."""
+    """A ``track serve`` subprocess, its port and its log file.
+
+    ``host`` is the address it listens on and clients connect to; ``prefix`` goes before the
+    command (e.g. ``ip netns exec NAME`` to run it inside a network namespace).
+    """
 
     def __init__(
         self,
@@ -55,8 +59,11 @@ class ServerProcess:
         users: dict[str, str] | None = None,
         port: int = 0,
         extra: tuple[str, ...] = (),
+        host: str = "127.0.0.1",
+        prefix: tuple[str, ...] = (),
     ) -> None:
         self.folder, self.store, self.layer = folder, store, layer
+        self.host, self.prefix = host, prefix
         self.users = {USER: PASSWORD} if users is None else users
         self.extra = extra
         self.port = port
@@ -67,8 +74,8 @@ class ServerProcess:
     def start(self) -> ServerProcess:
         """Start the server (on the same port when restarting) and wait until it listens."""
         command = [
-            sys.executable, "-m", "track.cli", "serve", "--store", self.store,
-            "--host", "127.0.0.1", "--port", str(self.port),
+            *self.prefix, sys.executable, "-m", "track.cli", "serve", "--store", self.store,
+            "--host", self.host, "--port", str(self.port),
             "--security-layer", self.layer or "none", "--key-file", str(self.key_file),
             *self.extra,
         ]  # fmt: skip
@@ -82,7 +89,7 @@ class ServerProcess:
         def listening() -> int | None:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log()}")
-            found = re.search(r"listening on 127\.0\.0\.1:(\d+)", self.log()[offset:])
+            found = re.search(rf"listening on {re.escape(self.host)}:(\d+)", self.log()[offset:])
             return int(found[1]) if found else None
 
         self.port = wait_for(listening, 30, "the server to listen")
@@ -98,7 +105,7 @@ class ServerProcess:
         credentials = f"{user}@" if user is not None and password is None else credentials
         options = {"security_layer": self.layer or "none", **query}
         text = "&".join(f"{k}={v}" for k, v in options.items())
-        return f"socket://{credentials}127.0.0.1:{self.port}?{text}"
+        return f"socket://{credentials}{self.host}:{self.port}?{text}"
 
     def kill(self) -> None:
         """``kill -9`` the server."""
@@ -114,8 +121,8 @@ class ServerProcess:
         return self.process.wait(30)
 
 
-def make_tls(folder: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 and its key (the client pins the certificate)."""
+def make_tls(folder: Path, address: str = "127.0.0.1") -> tuple[Path, Path]:
+    """A self-signed certificate for ``address`` and its key (the client pins the certificate)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -133,7 +140,7 @@ def make_tls(folder: Path) -> tuple[Path, Path]:
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(address))]),
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
