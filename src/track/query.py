@@ -9,20 +9,38 @@ $gt $gte $lt $lte $in $nin $exists $regex``; ``$and``/``$or`` take lists of quer
 ``status`` matches a status object, a name (any case) or a value. ``group_id`` matches any of
 the groups a trial belongs to. Stores evaluate the parsed form in memory (:func:`matches`) or
 compile it (the SQL store); parsing and validation live here only.
+
+``$regex`` uses RE2 syntax and runs on RE2 (``google-re2``), whose matching time is linear in
+the text: a pattern from a dashboard page or a server client cannot freeze the process the way
+a backtracking engine can (``^(x|x)+y``). Patterns are bounded to :data:`MAX_REGEX_LENGTH`
+characters; RE2 refuses what it cannot run in linear time (backreferences, lookarounds). RE2 is
+imported at the first ``$regex``, not with ``track``. PostgreSQL stores match on the server.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, field
 from typing import Any
 
 from track.serialization import status_from_doc
 from track.structure import CustomStatus, Status, status_matches
 
-__all__ = ["Condition", "Logical", "QueryError", "matches", "parse"]
+__all__ = [
+    "MAX_REGEX_LENGTH",
+    "Condition",
+    "Logical",
+    "QueryError",
+    "compile_regex",
+    "matches",
+    "parse",
+    "regex_search",
+]
 
 OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$regex")
+
+#: the longest ``$regex`` pattern accepted, in characters
+MAX_REGEX_LENGTH = 1000
 
 
 class QueryError(ValueError):
@@ -31,11 +49,20 @@ class QueryError(ValueError):
 
 @dataclass(frozen=True)
 class Condition:
-    """One test: the value at ``path`` compared with ``value`` by ``op``."""
+    """One test: the value at ``path`` compared with ``value`` by ``op``.
+
+    For ``$regex``, ``value`` is the pattern text (what SQL stores send) and ``regex`` the RE2
+    program compiled once at parse time, which in-memory evaluation runs on every document.
+    """
 
     path: tuple[str, ...]
     op: str
     value: Any
+    regex: Any = field(default=None, init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.op == "$regex":
+            object.__setattr__(self, "regex", compile_regex(self.value))
 
 
 @dataclass(frozen=True)
@@ -47,6 +74,46 @@ class Logical:
 
 
 Node = Condition | Logical
+
+
+def compile_regex(pattern: Any) -> Any:
+    """The RE2 program of a ``$regex`` pattern; :class:`QueryError` says why one is refused.
+
+    Programs are cached, so that SQL functions called once per row (SQLite's ``track_regexp``)
+    compile each pattern once. RE2 is imported at the first ``$regex``, not with ``track``.
+    """
+    if not isinstance(pattern, str):
+        raise QueryError(f"$regex takes a string, not {type(pattern).__name__}")
+    if len(pattern) > MAX_REGEX_LENGTH:
+        raise QueryError(
+            f"$regex pattern of {len(pattern)} characters exceeds the limit of "
+            f"{MAX_REGEX_LENGTH} characters"
+        )
+    return _compile(pattern)
+
+
+@functools.lru_cache(maxsize=128)
+def _compile(pattern: str) -> Any:
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False  # the refusal is raised below; RE2 would also print it to stderr
+    options.never_capture = True  # only whether it matches is needed
+    try:
+        return re2.compile(pattern, options)
+    except re2.error as error:
+        reason = error.args[0] if error.args else error
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        raise QueryError(
+            f"bad $regex {pattern!r}: {reason}. $regex uses RE2 syntax (linear-time matching): "
+            "backreferences and lookarounds are not supported"
+        ) from None
+
+
+def regex_search(pattern: str, text: Any) -> bool:
+    """True when ``text`` is a string in which the ``$regex`` ``pattern`` matches somewhere."""
+    return isinstance(text, str) and compile_regex(pattern).search(text) is not None
 
 
 def _normalize_status(value: Any) -> Any:
@@ -86,16 +153,9 @@ def _condition(path: tuple[str, ...], op: str, value: Any) -> Condition:
         if not isinstance(value, (list, tuple, set)):
             raise QueryError(f"{op} takes a list")
         value = tuple(_normalize_status(v) for v in value)
-    elif op == "$regex":
-        if not isinstance(value, str):
-            raise QueryError("$regex takes a string")
-        try:
-            re.compile(value)
-        except re.error as error:
-            raise QueryError(f"bad $regex {value!r}: {error}") from None
     elif op == "$exists":
         value = bool(value)
-    else:
+    elif op != "$regex":  # a pattern is checked and compiled by Condition itself
         value = _normalize_status(value)
     return Condition(path, op, value)
 
@@ -167,7 +227,7 @@ def _test_value(stored: Any, cond: Condition, is_status: bool) -> bool:
         return not any(_equal(stored, w, is_status) for w in wanted)
     if op == "$regex":
         text = stored.get("name") if is_status and isinstance(stored, dict) else stored
-        return isinstance(text, str) and re.search(wanted, text) is not None
+        return isinstance(text, str) and cond.regex.search(text) is not None
     if is_status and isinstance(stored, dict):
         stored = stored.get("value")
         wanted = wanted.get("value") if isinstance(wanted, dict) else wanted

@@ -19,6 +19,7 @@ from track.persistence import get_protocol
 from track.persistence.existing import StoreNotFound
 from track.persistence.protocol import Protocol
 from track.persistence.utils import parse_uri
+from track.query import MAX_REGEX_LENGTH
 from track.structure import Status, Trial
 
 __all__ = [
@@ -147,7 +148,8 @@ def find_trial(protocol: Protocol, uid: str, with_metrics: bool = True) -> Trial
         pattern = f"^{_escape(uid)}"
         if hash_ and revision.isdigit():
             pattern = f"^{_escape(hash_)}[0-9a-f]*_{revision}$"
-        exact = protocol.fetch_trials({"uid": {"$regex": pattern}}, with_metrics=False)
+        if len(pattern) <= MAX_REGEX_LENGTH:  # longer than any uid: nothing to look up
+            exact = protocol.fetch_trials({"uid": {"$regex": pattern}}, with_metrics=False)
     if not exact:
         raise NotFound(f"no trial {uid!r} in this store")
     if len(exact) > 1:
@@ -162,7 +164,8 @@ def short_uid(uid: str) -> str:
 
 
 def _escape(text: str) -> str:
-    return "".join(c if c.isalnum() or c == "_" else "\\" + c for c in text)
+    """``text`` as a literal RE2 pattern (RE2 refuses escaped non-ASCII characters)."""
+    return "".join(c if c.isalnum() or c == "_" or not c.isascii() else "\\" + c for c in text)
 
 
 def _number(value: Any) -> float | None:

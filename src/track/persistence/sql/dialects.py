@@ -14,6 +14,7 @@ import sqlite3
 from typing import Any
 
 from track.persistence.utils import URI
+from track.query import regex_search
 
 __all__ = ["Dialect", "decode_json", "encode_json", "make_dialect"]
 
@@ -61,7 +62,8 @@ def decode_json(text: str | bytes | None) -> Any:
 
 
 def _regexp(pattern: str, value: Any) -> bool:
-    return isinstance(value, str) and re.search(pattern, value) is not None
+    """SQLite's ``track_regexp``: ``$regex`` on RE2 (linear time), each pattern compiled once."""
+    return regex_search(pattern, value)
 
 
 _MISSING = object()
@@ -127,7 +129,7 @@ class Dialect:
         else:
             self.path = uri.path[1:] if uri.path.startswith("/") else uri.path
         if not self.path:
-            raise ValueError(f"{uri.raw!r} names no file (use sqlite:///track.db)")
+            raise ValueError(f"{uri.redacted()!r} names no file (use sqlite:///track.db)")
 
     def connect(self) -> Any:
         """Open the database file in autocommit mode; transactions are explicit."""
@@ -270,7 +272,7 @@ class Dialect:
         return "text"
 
     def regex(self, expression: str, params: list[Any], pattern: str) -> tuple[str, list[Any]]:
-        """SQL true when the text ``expression`` matches ``pattern`` (Python ``re.search``)."""
+        """SQL true when the text ``expression`` matches ``pattern`` (RE2, searched anywhere)."""
         return f"track_regexp(?, {expression})", [pattern, *params]
 
 
