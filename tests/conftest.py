@@ -139,9 +139,14 @@ def shared_store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
 
 
 @pytest.fixture(autouse=True)
-def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def _isolated_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """Run each test in its own folder with no TRACK_* or ORION_* variables leaking in."""
     for name in list(os.environ):
         if name.startswith(("TRACK_", "ORION_")):
             monkeypatch.delenv(name)
+    # clients record AES server keys there, never in the real ~/.config/track/known_servers
+    config = tmp_path_factory.mktemp("config")
+    monkeypatch.setenv("TRACK_KNOWN_SERVERS", str(config / "known_servers"))
     monkeypatch.chdir(tmp_path)

@@ -114,3 +114,14 @@ def test_script_in_git_records_commit_branch_dirty_with_two_git_calls(
     }
     assert environment["argv"] == ["train.py"]
     assert len(calls.read_text().splitlines()) == 2
+
+
+def test_argv_is_captured_with_secrets_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A URI password, ``--password X`` and ``token=X`` on the command line are stored as ***."""
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        ["train.py", "--store", "socket://bob:s3cr%40t@h:1", "--password", "hunter2", "token=t0k"],
+    )
+    argv = capture_environment()["argv"]
+    assert argv == ["train.py", "--store", "socket://bob:***@h:1", "--password", "***", "token=***"]

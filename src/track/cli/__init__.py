@@ -10,6 +10,8 @@ import argparse
 import importlib
 import sys
 
+from track.persistence.utils import redact
+
 __all__ = ["COMMANDS", "main"]
 
 #: command name -> (module under track.cli, one-line help)
@@ -51,5 +53,5 @@ def main(argv: list[str] | None = None) -> int:
         return int(module.run(args) or 0)
     except (UserError, ValueError, KeyError, FileNotFoundError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"track {args.command}: {message}", file=sys.stderr)
+        print(f"track {args.command}: {redact(str(message))}", file=sys.stderr)
         return 2

@@ -16,6 +16,7 @@ from track.cli.trials import NoStore, open_store
 from track.persistence import get_protocol
 from track.persistence.protocol import Protocol
 from track.persistence.transfer import copy_store
+from track.persistence.utils import redact
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         source.close()
     if not exists:
-        print(f"{args.destination} does not exist yet: the copy would create it")
+        print(f"{redact(args.destination)} does not exist yet: the copy would create it")
     if args.dry_run or args.verbose:
         for line in report.changes:
             print(line)

@@ -2,8 +2,10 @@
 
 The machine part (Python, platform, CPU, memory, GPUs, installed distributions) cannot change
 while a process runs and is computed once per process; the command line, working directory,
-imported framework versions and git state are read for each trial. Only the standard library
-is needed (psutil and NVML add nothing here but GPU details).
+imported framework versions and git state are read for each trial. The command line is stored
+with its secrets hidden (URI passwords, ``--password X``, ``token=X``: see
+:func:`track.persistence.utils.redact_argv`), since every user of the store can read it. Only
+the standard library is needed (psutil and NVML add nothing here but GPU details).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import socket
 import sys
 from typing import Any
 
+from track.persistence.utils import redact_argv
 from track.structure import Trial
 from track.system.gpu import nvml_gpus
 from track.versioning import get_git_branch
@@ -38,7 +41,7 @@ def capture_environment(trial: Trial | None = None) -> dict[str, Any]:
     return {
         **_machine(),
         "frameworks": _frameworks(),
-        "argv": list(sys.argv),
+        "argv": redact_argv(sys.argv),
         "cwd": os.getcwd(),
         "pid": os.getpid(),
         "git": git,
