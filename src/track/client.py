@@ -425,11 +425,14 @@ class TrackClient:
         return self._trial().report(short=short)
 
     def save(self, file_name_override: str | None = None) -> None:
-        """Flush every buffered write and commit the store (optionally to another file)."""
+        """Flush every buffered write and commit the store (optionally to another file).
+
+        ``compact=True`` asks a ``file://`` store to fold its journal into the JSON document.
+        """
         if self.trial is not None:
             self.trial._ensure_created()
         self.pipeline.flush()
-        self.protocol.commit(file_name_override=file_name_override)
+        self.protocol.commit(file_name_override=file_name_override, compact=True)
 
     def close(self) -> None:
         """Flush, stop the pipeline and close the store."""

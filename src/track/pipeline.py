@@ -10,9 +10,9 @@ the entries by trial into :class:`~track.persistence.protocol.TrialBatch` object
 order) and hands each to ``Protocol.log_trial_batch``. A batch that fails is retried with
 backoff, never dropped; each carries (writer, seq) so that a store applies it at most once.
 
-Durability: with ``durability="batch"`` at most one flush interval of points is lost if the
-process is SIGKILLed or the machine loses power; with ``"sync"`` each log call returns once its
-point is committed. Normal exit, exceptions and SIGTERM/SIGINT (through the trial's signal
+Durability: with ``durability="batch"``, a SIGKILL loses what was logged after the start of
+the last flush that completed, at most one flush interval plus one flush; with ``"sync"`` each
+log call returns once its point is committed. Normal exit, exceptions and SIGTERM/SIGINT (through the trial's signal
 handler) flush everything; at interpreter exit the flush waits at most ``exit_timeout``
 seconds, then writes what is left to a spill file (``track-spill-<writer>.jsonl``, replayed by
 :func:`replay_spill` or ``track replay``) and says so on stderr.

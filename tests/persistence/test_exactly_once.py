@@ -22,7 +22,7 @@ from track.persistence import get_protocol
 from track.persistence.memory import EphemeralProtocol
 from track.persistence.protocol import Protocol, TrialBatch, TrialNotFound
 from track.pipeline import PipelineOptions, WritePipeline, replay_spill
-from track.structure import Project, Status, Trial, TrialGroup
+from track.structure import Project, Trial, TrialGroup
 
 
 @pytest.fixture
@@ -174,20 +174,6 @@ def test_a_store_bug_is_retried_not_spilled(tmp_path: Path) -> None:
     assert store.failures == 2
     assert steps(store, trial) == [0]
     assert list(tmp_path.iterdir()) == []
-
-
-def test_a_reservation_is_applied_once_per_request(store: Protocol) -> None:
-    """The same request id reserves one trial however often it is sent; new ids reserve more."""
-    for name in ("a", "b", "c"):
-        new_trial(store, name)
-    query = {"status": "CreatedGroup"}
-    first = store.fetch_and_update_once("r1", "trial", query, "set_trial_status", [Status.Running])
-    again = store.fetch_and_update_once("r1", "trial", query, "set_trial_status", [Status.Running])
-    assert first is not None and again is not None and again.uid == first.uid
-    other = store.fetch_and_update_once("r2", "trial", query, "set_trial_status", [Status.Running])
-    assert other is not None and other.uid != first.uid
-    running = store.fetch_trials({"status": "running"})
-    assert sorted(t.uid for t in running) == sorted([first.uid, other.uid])
 
 
 def test_adding_to_a_missing_project_or_group_is_refused(store: Protocol) -> None:

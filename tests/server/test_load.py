@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from trackserver import running_server, wait_for
 
+from track.persistence import get_protocol
+
 CLIENTS, STEPS = 16, 5000
 WORKER = Path(__file__).with_name("load_worker.py")
 
@@ -45,12 +47,14 @@ def assert_every_point_once(store: Path) -> None:
 
 
 def points_stored(store: Path) -> int:
-    """How many points the store file holds right now (0 while it does not exist)."""
-    try:
-        state = json.loads(store.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+    """How many points the store holds right now, journal included (0 while it does not exist)."""
+    if not store.exists():
         return 0
-    return sum(len(s) for t in state["trials"].values() for s in t["metrics"].values())
+    reader = get_protocol(f"file://{store}")
+    try:
+        return sum(len(s) for t in reader.fetch_trials(None) for s in t.metrics.values())
+    finally:
+        reader.close()
 
 
 @pytest.mark.slow

@@ -4,11 +4,22 @@ The state is one dict (the layout of the ``file://`` format)::
 
     {"format": "track/1",
      "projects": {uid: project_doc}, "groups": {uid: group_doc}, "trials": {uid: trial_doc},
-     "writers": {writer_id: last_applied_seq}}
+     "writers": {writer_id: [[first_seq, last_seq], ...]},
+     "requests": {request_id: {"kind": "trial" | "group", "uid": uid | None}}}
 
-Every operation runs inside :meth:`DocumentStore._transaction`; subclasses make that
+``writers`` holds, per writer, the sorted ranges of batch sequence numbers already applied, so
+a batch is applied exactly once even when it arrives out of order (a refused batch replayed
+after later ones). Files written before ranges held the last applied seq ``N``; they are read
+as ``[[0, N]]``. ``requests`` records the item each ``fetch_and_update_once`` request picked.
+
+Every operation runs inside :meth:`DocumentStore._transaction`, and every write is
+all-or-nothing: each change to the state is made through the transaction's :class:`UndoLog`,
+and a transaction that raises (a refused write, a failed save) is rolled back by replaying the
+log backwards, so neither the state nor a later save keeps any part of it. The log holds one
+entry per key set or list grown, never a copy of the state: a flush of N points logs a few
+entries, not N. A write transaction that changed nothing saves nothing. Subclasses make the
 transaction durable and safe across processes (a file lock, a reload when another process
-changed the file, an atomic save).
+changed the file, a journal append or an atomic rewrite).
 """
 
 from __future__ import annotations
@@ -24,7 +35,9 @@ from track.persistence.protocol import (
     TRIAL_UPDATE_METHODS,
     Protocol,
     TrialBatch,
+    TrialNotFound,
     check_update_method,
+    record_applied,
 )
 from track.query import matches, parse
 from track.serialization import (
@@ -38,39 +51,121 @@ from track.serialization import (
 )
 from track.structure import Project, Trial, TrialGroup
 
-__all__ = ["DocumentStore", "TrialNotFound", "apply_batch", "empty_state"]
+__all__ = [
+    "DocumentStore",
+    "TrialNotFound",
+    "UndoLog",
+    "apply_batch",
+    "empty_state",
+    "upgrade_state",
+]
 
 FORMAT = "track/1"
-
-
-class TrialNotFound(KeyError):
-    """A write names a trial the store does not hold."""
+_MISSING = object()
 
 
 def empty_state() -> dict[str, Any]:
     """A store with nothing in it."""
-    return {"format": FORMAT, "projects": {}, "groups": {}, "trials": {}, "writers": {}}
+    return {
+        "format": FORMAT,
+        "projects": {},
+        "groups": {},
+        "trials": {},
+        "writers": {},
+        "requests": {},
+    }
 
 
-def apply_batch(doc: dict[str, Any], batch: TrialBatch) -> None:
-    """Apply a batch to a trial document, in logging order."""
-    metrics = doc.setdefault("metrics", {})
+def upgrade_state(state: dict[str, Any]) -> dict[str, Any]:
+    """Bring a state read from an older file to the current layout, in place, and return it.
+
+    A writer's last applied seq ``N`` (the old high-water mark) becomes the range ``[[0, N]]``.
+    """
+    for key in ("projects", "groups", "trials", "writers", "requests"):
+        if state.get(key) is None:
+            state[key] = {}
+    writers = state["writers"]
+    for writer, applied in writers.items():
+        if isinstance(applied, int):
+            writers[writer] = [[0, applied]]
+    return state
+
+
+class UndoLog:
+    """The inverse of every change a transaction made to the state, to roll it back.
+
+    An entry is ``(mapping, key, old value)`` for a key that was set (``_MISSING`` when it was
+    absent) or ``(list, old length)`` for a list that grew. Rolling back replays the entries
+    backwards down to a mark, so a nested transaction can undo just its own changes.
+    """
+
+    __slots__ = ("entries",)
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[Any, ...]] = []
+
+    def set(self, mapping: dict[str, Any], key: str, value: Any) -> None:
+        """``mapping[key] = value``, undoably."""
+        self.entries.append((mapping, key, mapping.get(key, _MISSING)))
+        mapping[key] = value
+
+    def update(self, mapping: dict[str, Any], values: dict[str, Any]) -> None:
+        """``mapping.update(values)``, undoably."""
+        for key, value in values.items():
+            self.set(mapping, key, value)
+
+    def extend(self, items: list[Any], values: Any) -> None:
+        """``items.extend(values)``, undoably."""
+        self.entries.append((items, len(items)))
+        items.extend(values)
+
+    def append(self, items: list[Any], value: Any) -> None:
+        """``items.append(value)``, undoably."""
+        self.extend(items, (value,))
+
+    def child(self, mapping: dict[str, Any], key: str, empty: Any) -> Any:
+        """``mapping[key]``, set (undoably) to ``empty`` first when absent."""
+        value = mapping.get(key)
+        if value is None:
+            value = empty
+            self.set(mapping, key, value)
+        return value
+
+    def rollback(self, mark: int = 0) -> None:
+        """Undo every change logged after ``mark`` (the number of entries at that point)."""
+        entries = self.entries
+        while len(entries) > mark:
+            entry = entries.pop()
+            if len(entry) == 2:
+                del entry[0][entry[1] :]
+            else:
+                mapping, key, old = entry
+                if old is _MISSING:
+                    del mapping[key]
+                else:
+                    mapping[key] = old
+
+
+def apply_batch(doc: dict[str, Any], batch: TrialBatch, undo: UndoLog | None = None) -> None:
+    """Apply a batch to a trial document, in logging order, logging each change in ``undo``."""
+    undo = UndoLog() if undo is None else undo
+    metrics = undo.child(doc, "metrics", {})
     for name, points in batch.series.items():
         series = metrics.get(name)
         if series is None:
-            metrics[name] = list(points)
+            undo.set(metrics, name, list(points))
         else:
-            series.extend(points)
+            undo.extend(series, points)
     if batch.metadata:
-        doc.setdefault("metadata", {}).update(batch.metadata)
+        undo.update(undo.child(doc, "metadata", {}), batch.metadata)
     if batch.tags:
-        doc.setdefault("tags", {}).update(batch.tags)
+        undo.update(undo.child(doc, "tags", {}), batch.tags)
     if batch.chronos:
-        doc.setdefault("chronos", {}).update(batch.chronos)
+        undo.update(undo.child(doc, "chronos", {}), batch.chronos)
     if batch.status is not None:
-        doc["status"] = batch.status
+        undo.set(doc, "status", batch.status)
     if batch.errors:
-        doc.setdefault("errors", []).extend(batch.errors)
+        undo.extend(undo.child(doc, "errors", []), batch.errors)
 
 
 class DocumentStore(Protocol):
@@ -80,35 +175,58 @@ class DocumentStore(Protocol):
         self._state = empty_state()
         self._lock = threading.RLock()
         self._depth = 0
+        self._undo = UndoLog()
+        #: trials changed by a write other than a batch (the file store encodes them again)
         self._changed: set[str] = set()
+        #: batches applied in the current transaction, as (trial uid, batch)
+        self._applied: list[tuple[str, TrialBatch]] = []
+        #: True while the current transaction has only applied batches (the file store
+        #: journals those instead of rewriting its document)
+        self._only_batches = True
 
     @contextmanager
-    def _transaction(self, write: bool) -> Iterator[dict[str, Any]]:
-        """Run one operation on the state; nested calls join the outermost transaction."""
+    def _transaction(self, write: bool, batch: bool = False) -> Iterator[dict[str, Any]]:
+        """Run one operation on the state; nested calls join the outermost transaction.
+
+        Whatever raises inside (at any depth) is undone back to where that level began, so a
+        refused or failed write leaves no trace; the outermost write transaction saves only
+        when something changed. ``batch`` marks the transaction of ``log_trial_batch``.
+        """
         with self._lock:
             self._depth += 1
+            outermost = self._depth == 1
+            undo_mark, applied_mark = len(self._undo.entries), len(self._applied)
             try:
-                if self._depth == 1:
+                if outermost:
+                    self._only_batches = True
                     self._begin(write)
+                if write and not batch:
+                    self._only_batches = False
                 yield self._state
-                if self._depth == 1 and write:
+                if outermost and write and self._undo.entries:
                     self._save()
+            except BaseException:
+                self._undo.rollback(undo_mark)
+                del self._applied[applied_mark:]
+                raise
             finally:
-                if self._depth == 1:
-                    self._end()
+                if outermost:
+                    self._undo.entries.clear()
+                    self._applied.clear()
                     self._changed.clear()
+                    self._end()
                 self._depth -= 1
 
     def _begin(self, write: bool) -> None:
         """Hook: acquire inter-process locks and reload the state if needed."""
 
     def _save(self) -> None:
-        """Hook: persist the state after a write (``self._changed`` names changed trials)."""
+        """Hook: persist the transaction (``_applied``, ``_changed``, ``_only_batches``)."""
 
     def _end(self) -> None:
         """Hook: release what :meth:`_begin` acquired."""
 
-    # ---- writes ---------------------------------------------------------------------------
+    # ---- lookups that refuse a missing item -----------------------------------------------
 
     def _trial_doc(self, state: dict[str, Any], uid: str) -> dict[str, Any]:
         doc = state["trials"].get(uid)
@@ -117,33 +235,45 @@ class DocumentStore(Protocol):
         self._changed.add(uid)
         return doc
 
-    def log_trial_batch(self, trial: Trial, batch: TrialBatch) -> None:
-        """Apply ``batch`` once: a batch whose (writer, seq) was already applied is skipped."""
-        with self._transaction(write=True) as state:
-            if batch.writer:
-                writers = state["writers"]
-                if writers.get(batch.writer, -1) >= batch.seq:
-                    return
-                writers[batch.writer] = batch.seq
+    @staticmethod
+    def _found(state: dict[str, Any], kind: str, uid: str) -> dict[str, Any]:
+        doc = state[f"{kind}s"].get(uid)
+        if doc is None:
+            raise TrialNotFound(f"no {kind} {uid!r} in this store")
+        return doc
+
+    # ---- writes ---------------------------------------------------------------------------
+
+    def log_trial_batch(self, trial: Trial, batch: TrialBatch) -> bool:
+        """Apply ``batch`` once; False (nothing changed) when its (writer, seq) was applied."""
+        with self._transaction(write=True, batch=True) as state:
             doc = state["trials"].get(trial.uid)
             if doc is None:
                 raise TrialNotFound(f"no trial {trial.uid!r} in this store")
-            apply_batch(doc, batch)
-            self._batch_applied(trial.uid, batch)
-
-    def _batch_applied(self, uid: str, batch: TrialBatch) -> None:
-        """Hook: a batch was applied to trial ``uid`` (the file store encodes just the new points)."""
-        self._changed.add(uid)
+            if batch.writer:
+                writers = state["writers"]
+                # a copy: the undo log keeps the old list to put back
+                ranges = [list(applied) for applied in writers.get(batch.writer, ())]
+                if not record_applied(ranges, batch.seq):
+                    return False
+                self._undo.set(writers, batch.writer, ranges)
+            apply_batch(doc, batch, self._undo)
+            self._applied.append((trial.uid, batch))
+            return True
 
     def log_trial_arguments(self, trial: Trial, **kwargs: Any) -> None:
         """Merge parameters into the stored trial, keeping its uid."""
+        parameters = jsonable_dict(kwargs)
         with self._transaction(write=True) as state:
-            self._trial_doc(state, trial.uid)["parameters"].update(jsonable_dict(kwargs))
+            doc = self._trial_doc(state, trial.uid)
+            self._undo.update(self._undo.child(doc, "parameters", {}), parameters)
 
     def set_group_metadata(self, group: TrialGroup, **kwargs: Any) -> None:
         """Set metadata keys of a stored group."""
+        metadata = jsonable_dict(kwargs)
         with self._transaction(write=True) as state:
-            state["groups"][group.uid]["metadata"].update(jsonable_dict(kwargs))
+            doc = self._found(state, "group", group.uid)
+            self._undo.update(self._undo.child(doc, "metadata", {}), metadata)
 
     # ---- projects and groups --------------------------------------------------------------
 
@@ -155,10 +285,11 @@ class DocumentStore(Protocol):
 
     def new_project(self, project: Project) -> Project | None:
         """Insert a project; None if one with this uid exists."""
+        doc = project_to_doc(project)
         with self._transaction(write=True) as state:
             if project.uid in state["projects"]:
                 return None
-            state["projects"][project.uid] = project_to_doc(project)
+            self._undo.set(state["projects"], project.uid, doc)
             return project
 
     def get_trial_group(self, group: TrialGroup) -> TrialGroup | None:
@@ -169,35 +300,36 @@ class DocumentStore(Protocol):
 
     def new_trial_group(self, group: TrialGroup) -> TrialGroup | None:
         """Insert a group (and list it in its project); None if it exists."""
+        doc = group_to_doc(group)
         with self._transaction(write=True) as state:
             if group.uid in state["groups"]:
                 return None
-            state["groups"][group.uid] = group_to_doc(group)
+            self._undo.set(state["groups"], group.uid, doc)
             project = state["projects"].get(group.project_id)
             if project is not None and group.uid not in project["groups"]:
-                project["groups"].append(group.uid)
+                self._undo.append(project["groups"], group.uid)
             return group
 
     def add_project_trial(self, project: Project, trial: Trial) -> None:
-        """Attach a stored trial to a stored project."""
+        """Attach a stored trial to a stored project; TrialNotFound if either is missing."""
         with self._transaction(write=True) as state:
+            project_doc = self._found(state, "project", project.uid)
             doc = self._trial_doc(state, trial.uid)
-            doc["project_id"] = project.uid
-            trials = state["projects"][project.uid]["trials"]
-            if trial.uid not in trials:
-                trials.append(trial.uid)
+            self._undo.set(doc, "project_id", project.uid)
+            if trial.uid not in project_doc["trials"]:
+                self._undo.append(project_doc["trials"], trial.uid)
 
     def add_group_trial(self, group: TrialGroup, trial: Trial) -> None:
-        """Add a stored trial to a stored group."""
+        """Add a stored trial to a stored group; TrialNotFound if either is missing."""
         with self._transaction(write=True) as state:
+            group_doc = self._found(state, "group", group.uid)
             doc = self._trial_doc(state, trial.uid)
             if group.uid not in doc["groups"]:
-                doc["groups"].append(group.uid)
+                self._undo.append(doc["groups"], group.uid)
             if doc.get("group_id") is None:
-                doc["group_id"] = group.uid
-            trials = state["groups"][group.uid]["trials"]
-            if trial.uid not in trials:
-                trials.append(trial.uid)
+                self._undo.set(doc, "group_id", group.uid)
+            if trial.uid not in group_doc["trials"]:
+                self._undo.append(group_doc["trials"], trial.uid)
 
     # ---- trials ---------------------------------------------------------------------------
 
@@ -218,15 +350,15 @@ class DocumentStore(Protocol):
                 revisions = [d["revision"] for d in trials.values() if d["hash"] == trial.hash]
                 trial.revision = max(revisions) + 1
             doc = trial_to_doc(trial)
-            trials[trial.uid] = doc
+            self._undo.set(trials, trial.uid, doc)
             self._changed.add(trial.uid)
             project = state["projects"].get(trial.project_id)
             if project is not None:
-                project["trials"].append(trial.uid)
+                self._undo.append(project["trials"], trial.uid)
             for group_uid in doc["groups"]:
                 group = state["groups"].get(group_uid)
                 if group is not None:
-                    group["trials"].append(trial.uid)
+                    self._undo.append(group["trials"], trial.uid)
             return trial
 
     def _matching_trials(self, state: dict[str, Any], query: Any) -> Iterator[dict[str, Any]]:
@@ -285,3 +417,46 @@ class DocumentStore(Protocol):
             group = group_from_doc(doc)
             getattr(self, attr)(group, *args, **kwargs)
             return group_from_doc(state["groups"][group.uid])
+
+    def fetch_and_update_once(
+        self,
+        request: str,
+        kind: str,
+        query: dict[str, Any],
+        attr: str,
+        args: tuple[Any, ...] | list[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Trial | TrialGroup | None:
+        """``fetch_and_update_trial``/``_group`` applied once per ``request``, in one transaction.
+
+        The first call picks and updates an item and records its uid (or that nothing
+        matched) under ``request`` in ``state["requests"]``; a repeated call updates nothing
+        and answers the recorded item's current state (None if the first answer was None).
+        """
+        if kind not in ("trial", "group"):
+            raise ValueError(f"kind must be 'trial' or 'group', not {kind!r}")
+        with self._transaction(write=True) as state:
+            record = state["requests"].get(request)
+            if record is not None:
+                return self._recorded_answer(state, request, record, kind)
+            update = self.fetch_and_update_trial if kind == "trial" else self.fetch_and_update_group
+            result = update(query, attr, *args, **(kwargs or {}))
+            uid = None if result is None else result.uid
+            self._undo.set(state["requests"], request, {"kind": kind, "uid": uid})
+            return result
+
+    @staticmethod
+    def _recorded_answer(
+        state: dict[str, Any], request: str, record: dict[str, Any], kind: str
+    ) -> Trial | TrialGroup | None:
+        if record.get("kind") != kind:
+            raise ValueError(
+                f"request {request!r} was a {record.get('kind')} request, not a {kind} one"
+            )
+        uid = record.get("uid")
+        if uid is None:
+            return None
+        doc = state[f"{kind}s"].get(uid)
+        if doc is None:
+            return None
+        return trial_from_doc(doc) if kind == "trial" else group_from_doc(doc)

@@ -1,4 +1,9 @@
-"""``ephemeral://``: a store in this process's memory, for tests and scratch runs."""
+"""``ephemeral://``: a store in this process's memory, for tests and scratch runs.
+
+Writes are all-or-nothing like every document store's: a write that raises is rolled back
+through the transaction's undo log (see :mod:`track.persistence.documents`), at the cost of a
+few log entries per write, never a copy of the state.
+"""
 
 from __future__ import annotations
 

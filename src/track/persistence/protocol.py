@@ -106,7 +106,7 @@ class TrialBatch:
     """What one writer logged to one trial since its last flush, in logging order.
 
     ``writer`` names the process-level pipeline that produced the batch and ``seq`` its
-    position in that writer's stream: a store that remembers the last ``seq`` applied per
+    position in that writer's stream: a store that records the ``seq``s applied per
     writer applies a retried batch at most once. ``series`` maps a metric name to its new
     ``(step, value, time)`` points in logging order (``metrics=[(name, step, value, time)]``
     builds it from flat points); ``status`` is a ``{"name", "value"}`` document; ``errors``
