@@ -290,16 +290,43 @@ def test_chrono_runs_its_callbacks_around_the_timed_block(client: TrackClient) -
     assert reread()[0].chronos["step"]["count"] == 3
 
 
-def test_short_report_trims_long_series(client: TrackClient, capsys: Any) -> None:
-    """report(short=True) shows the last ten points of a series; the store keeps them all."""
-    trial = client.new_trial(parameters={"a": 1})
-    for step in range(25):
-        trial.log_metrics(step=step, loss=float(step))
-        trial.log_metrics(seen=step)
+def test_short_report_is_a_digest(client: TrackClient, capsys: Any) -> None:
+    """report(short=True) prints parameters, metric summaries, chronos and status, not the
+    captured environment; the full report and the store keep everything."""
+    client.set_project(name="digest")
+    trial = client.new_trial(name="run", parameters={"lr": 0.1})
+    trial.log_metadata(gpu="V100")
+    with trial:
+        for step in range(25):
+            trial.log_metrics(step=step, loss=25.0 - step)
+            trial.log_metrics(seen=step)
+            with trial.chrono("batch"):
+                pass
+    capsys.readouterr()
     short = client.report(short=True)
-    assert list(short["metrics"]["loss"]) == [str(s) for s in range(15, 25)]
-    assert short["metrics"]["seen"] == list(range(15, 25))
-    assert len(trial.report(short=False)["metrics"]["loss"]) == 25
+    printed = capsys.readouterr().out
+    assert json.loads(printed) == short
+
+    keys = ["uid", "revision", "name", "description", "version", "tags", "parameters"]
+    keys += ["metadata", "metrics", "chronos", "errors", "status"]
+    assert list(short) == keys
+    assert short["parameters"] == {"lr": 0.1}
+    assert short["metadata"] == {"gpu": "V100"}  # track's own bookkeeping is in the full report
+    assert short["metrics"]["loss"] == {
+        "last": 1.0,
+        "step": 24,
+        "min": 1.0,
+        "max": 25.0,
+        "count": 25,
+    }
+    assert short["metrics"]["seen"] == {"last": 24, "min": 0, "max": 24, "count": 25}
+    assert short["chronos"]["batch"]["count"] == 25 and "runtime" in short["chronos"]
+    assert short["status"] == {"name": "Completed", "value": 302}
+    assert len(printed.splitlines()) < 60, printed
+
+    full = trial.report(short=False)
+    assert len(full["metrics"]["loss"]) == 25
+    assert "packages" in full["metadata"]["environment"]
     assert len(reread()[0].metrics["loss"]) == 25
 
 

@@ -74,8 +74,9 @@ def test_train_mlp_example(kind: str, tmp_path: Path) -> None:
         "seed": 0,
         "samples": 1000,
     }
-    assert list(report["metrics"]["val_acc"]) == [str(e) for e in range(EPOCHS)]
-    assert len(report["metrics"]["batch_loss"]) == 10
+    assert report["metrics"]["val_acc"]["count"] == EPOCHS  # the short report is a digest
+    assert report["metrics"]["val_acc"]["step"] == EPOCHS - 1
+    assert report["metrics"]["batch_loss"]["count"] == EPOCHS * 13
     assert report["chronos"]["batch_time"]["count"] == EPOCHS * 13
     if uri is None:
         return

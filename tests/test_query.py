@@ -140,3 +140,20 @@ def test_errors(query: Any, message: str) -> None:
     with pytest.raises(QueryError, match=message):
         parse(query)
     assert issubclass(QueryError, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("alias", "field"),
+    [("_uid", "uid"), ("_hash", "hash"), ("_uid.x", "uid.x")],
+)
+def test_dataclass_field_names_are_aliases(alias: str, field: str) -> None:
+    """``_uid``/``_hash`` (the structures' own fields) parse to ``uid``/``hash``, in any branch."""
+    assert parse({alias: "v"}) == parse({field: "v"})
+    assert parse({"$or": [{alias: {"$in": ["v"]}}]}) == parse({"$or": [{field: {"$in": ["v"]}}]})
+
+
+def test_uid_and_hash_aliases_select_trials() -> None:
+    """A query on ``_uid`` or ``_hash`` finds the trial whose uid or hash it names."""
+    assert names({"_uid": TRIALS["b"].uid}) == ["b"]
+    assert names({"_hash": TRIALS["c"].hash}) == ["c"]
+    assert names({"_uid": {"$ne": TRIALS["b"].uid}}) == ["a", "c"]

@@ -88,3 +88,22 @@ def test_same_parameters_get_the_next_revision() -> None:
     stored = client.protocol.fetch_trials({"hash": first.trial.hash})
     assert sorted(t.revision for t in stored) == [0, 1, 2]
     client.close()
+
+
+def test_tags_given_as_a_list_of_labels() -> None:
+    """``Trial(tags=[...])``, as the reference's examples write it, holds each label with no value."""
+    trial = Trial(name="t", tags=["baseline", "fp16"])
+    assert trial.tags == {"baseline": None, "fp16": None}
+    assert Trial(tags=("a",)).tags == {"a": None}
+    assert Trial(tags={"hpo": "grid"}).tags == {"hpo": "grid"}
+    assert Trial(tags=None).tags == {}
+
+
+@pytest.mark.parametrize(
+    ("tags", "message"),
+    [("baseline", "a dict or a list of labels"), ([1], "label 1"), (3, "a dict or a list")],
+)
+def test_tags_that_are_neither_dict_nor_labels_are_refused(tags: object, message: str) -> None:
+    """A bare string (one label? its letters?) or a non-text label raises, naming the problem."""
+    with pytest.raises(TypeError, match=message):
+        Trial(tags=tags)

@@ -53,9 +53,12 @@ def test_overview(capsys: pytest.CaptureFixture[str]) -> None:
     assert doc["status"] == {"name": "Completed", "value": 302}
     assert doc["metadata"]["end_time"] >= doc["metadata"]["start_time"]
 
-    report = printed_report(capsys)
+    report = printed_report(capsys)  # client.report() is short: a digest of each metric
     assert report["parameters"] == {"batch_size": 256}
-    assert report["metrics"] == {"epoch_loss": {"1": 1}, "accuracy": [0.98]}
+    assert report["metrics"] == {
+        "epoch_loss": {"last": 1, "step": 1, "min": 1, "max": 1, "count": 1},
+        "accuracy": {"last": 0.98, "min": 0.98, "max": 0.98, "count": 1},
+    }
     assert report["status"] == {"name": "Completed", "value": 302}
     assert report["errors"] == []
     assert isinstance(report["chronos"]["runtime"], float)
@@ -106,9 +109,35 @@ def test_overview_with_project_group_chrono_metadata(capsys: pytest.CaptureFixtu
     report = printed_report(capsys)
     assert report["name"] == "final_trial_2"
     assert report["description"] == "almost graduating"
-    assert report["metrics"]["epoch_loss"] == {"0": 1.5, "1": 1.5}
+    assert report["metrics"]["epoch_loss"] == {
+        "last": 1.5,
+        "step": 1,
+        "min": 1.5,
+        "max": 1.5,
+        "count": 2,
+    }
+    assert report["metadata"] == {"gpu": "V100"}
     assert set(report["chronos"]["batch_time"]) >= {"avg", "min", "max", "sd", "count", "unit"}
     assert report["status"] == {"name": "Completed", "value": 302}
+
+
+def test_trials_can_belong_to_multiple_groups() -> None:
+    """The guide's "trials can belong to multiple groups", done from the client of the overview."""
+    client = TrackClient("file://client_test.json")
+    client.set_project(name="paper_78997")
+    group = client.set_group(name="idea_4573")
+    trial = client.new_trial(name="final_trial_2", description="almost graduating")
+    trial.log_arguments(batch_size=256, lr=0.01, momentum=0.99)
+    other = client.add_to_group(name="ablations")
+    client.save()
+    client.close()
+
+    [doc] = stored_trials()
+    assert doc["group_id"] == group.uid
+    assert sorted(doc["groups"]) == sorted([group.uid, other.uid])
+    with open("client_test.json", encoding="utf-8") as file:
+        groups = json.load(file)["groups"]
+    assert groups[group.uid]["trials"] == groups[other.uid]["trials"] == [doc["uid"]]
 
 
 def test_log_metrics_with_and_without_step() -> None:
@@ -294,7 +323,9 @@ def test_bring_your_own_backend(byob: type[MyOwnBackend], capsys: Any) -> None:
     assert stored.status is Status.Completed
     assert "runtime" in stored.chronos
     assert {"log_trial_metrics", "add_trial_tags", "set_trial_status"} <= set(store.calls)
-    assert printed_report(capsys)["metrics"] == {"loss": {"0": 2.0, "1": 1.0}}
+    assert printed_report(capsys)["metrics"] == {
+        "loss": {"last": 1.0, "step": 1, "min": 1.0, "max": 2.0, "count": 2}
+    }
 
 
 def test_mnist_style_new_trial_with_arguments() -> None:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from track.versioning import (
     compute_hash,
     compute_version,
     get_file_version,
+    get_git_branch,
     get_git_version,
     is_iterable,
 )
@@ -91,3 +95,40 @@ def test_is_iterable() -> None:
     """Containers are iterable; strings and scalars are not."""
     assert is_iterable([1]) and is_iterable((1,)) and is_iterable({1: 2})
     assert not is_iterable("abc") and not is_iterable(3)
+
+
+def test_git_version_of_a_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``get_git_version(module)`` takes an imported module, as the reference documents."""
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    package = tmp_path / "mypkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("VALUE = 1\n")
+    (package / "sub.py").write_text("VALUE = 2\n")
+    (tmp_path / "nspkg").mkdir()
+    (tmp_path / "nspkg" / "leaf.py").write_text("VALUE = 3\n")
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "init"], check=True)
+    commit = subprocess.run(
+        [*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    mypkg = importlib.import_module("mypkg")
+    sub = importlib.import_module("mypkg.sub")
+    namespace = importlib.import_module("nspkg")  # no __file__, only __path__
+    assert get_git_version(mypkg) == (commit, False)
+    assert get_git_version(sub) == (commit, False)
+    assert get_git_version(namespace) == (commit, False)
+    assert get_git_version(tmp_path / "mypkg") == (commit, False)
+    assert get_git_branch(mypkg) is not None
+
+    (package / "sub.py").write_text("VALUE = 20\n")
+    assert get_git_version(sub) == (commit, True)
+
+
+def test_git_version_of_a_module_without_files() -> None:
+    """A built-in module lives in no work tree: no commit; a non-module, non-path raises."""
+    assert get_git_version(sys) == (None, None)
+    with pytest.raises(TypeError, match="module or a path"):
+        get_git_version(42)

@@ -26,6 +26,7 @@ from track.structure import (
     Project,
     Trial,
     TrialGroup,
+    inherit_tags,
     set_current_project,
     set_current_trial,
 )
@@ -122,6 +123,10 @@ def _as_parameters(args: Any) -> dict[str, Any]:
     )
 
 
+def _owner(trial: Trial) -> str:
+    return f"trial {trial.name!r}" if trial.name else "trial"
+
+
 class TrackClient:
     """Tracks trials in the store named by ``backend`` (a URI, or a Protocol instance).
 
@@ -188,6 +193,14 @@ class TrackClient:
         if found is None and not get_only:
             self.protocol.new_project(project)
             found = project
+        elif found is not None and project.tags and project.tags != found.tags:
+            log.warning(
+                "project %s is stored with tags %s; the tags given now, %s, are not recorded "
+                "(a project's tags are set when it is created)",
+                found.uid,
+                found.tags,
+                project.tags,
+            )
         self.project = found
         set_current_project(found)
         return found
@@ -201,24 +214,66 @@ class TrackClient:
     ) -> TrialGroup | None:
         """Use (creating unless ``get_only``) a group of the current project.
 
+        A new group inherits its project's tags (``TagConflict`` if it gives one another value).
         Under Orion the group is the experiment's (created if new) unless ``force``."""
         if self.group is not None and not force:
             return self.group
         if self.orion is not None and self.orion.experiment and not force:
             return self._set_orion_group(self.orion)
+        found = self._group(group, get_only, **kwargs)
+        self.group = found
+        return found
+
+    def _group(
+        self, group: TrialGroup | None, get_only: bool = False, **kwargs: Any
+    ) -> TrialGroup | None:
+        """The stored group (created unless ``get_only``), its project's tags inherited."""
         if group is None:
             kwargs.setdefault("project_id", self._project().uid)
             group = TrialGroup(**kwargs)
+        owner = f"group {group.name or group.uid!r}"
+        group.tags = inherit_tags(self._project_tags(group.project_id), group.tags, owner)
         found = self.protocol.get_trial_group(group)
         if found is None and not get_only:
-            self.protocol.new_trial_group(group)
-            found = group
-        self.group = found
+            created = self.protocol.new_trial_group(group)  # None: another process was first
+            found = group if created is not None else self.protocol.get_trial_group(group) or group
+        elif found is not None and group.tags != found.tags:
+            log.warning(
+                "group %s is stored with tags %s; the tags given now, %s, are not recorded "
+                "(a group's tags are set when it is created)",
+                found.uid,
+                found.tags,
+                group.tags,
+            )
+        return found
+
+    def _project_tags(self, project_id: str | None) -> dict[str, Any]:
+        """The tags of the project ``project_id`` (the current one, else as stored)."""
+        if project_id is None:
+            return {}
+        if self.project is not None and self.project.uid == project_id:
+            return self.project.tags
+        stored = self.protocol.get_project(Project(_uid=project_id))
+        return stored.tags if stored is not None else {}
+
+    def add_to_group(self, group: TrialGroup | None = None, **kwargs: Any) -> TrialGroup:
+        """Add the current trial to one more group, which it joins beside its others.
+
+        ``group`` or ``kwargs`` (``TrialGroup`` fields, e.g. ``name``) designate the group,
+        created in the current project if new; the current group (``set_group``) is unchanged.
+        Returns the stored group.
+        """
+        found = self._group(group, **kwargs)
+        assert found is not None
+        self._trial().add_to_group(found)
         return found
 
     def _set_orion_group(self, orion: OrionContext) -> TrialGroup:
         metadata = orion.group_metadata()
-        group = TrialGroup(name=orion.experiment, project_id=self._project().uid, metadata=metadata)
+        project = self._project()
+        group = TrialGroup(
+            name=orion.experiment, project_id=project.uid, metadata=metadata, tags=project.tags
+        )
         found = self.protocol.get_trial_group(group)
         if found is None:
             self.protocol.new_trial_group(group)  # None when another worker created it first
@@ -263,6 +318,8 @@ class TrackClient:
         if self.ranks.mode == "separate":
             parameters = self._join_rank_group(parameters, kwargs)
         trial = Trial(parameters=jsonable_dict(parameters), **kwargs)
+        if self.project is not None:  # a conflict with the project's tags raises here already
+            trial.tags = inherit_tags(self.project.tags, trial.tags, _owner(trial))
         logger = TrialLogger(
             trial,
             self.protocol,
@@ -270,6 +327,7 @@ class TrackClient:
             create=self._insert,
             muted=self.ranks.muted,
             rank_suffix=self.ranks.suffix,
+            project_tags=self._project_tags,
         )
         if parameters:
             logger._ensure_created()
@@ -326,6 +384,7 @@ class TrackClient:
         project = self._project()
         trial._hash = trial.hash  # parameters are now fixed: freeze the identity
         trial.project_id = project.uid
+        trial.tags = inherit_tags(project.tags, trial.tags, _owner(trial))
         if self.group is None and self.orion is not None and self.orion.experiment:
             self._set_orion_group(self.orion)
         if self.group is not None:
@@ -372,6 +431,7 @@ class TrackClient:
             self.pipeline,
             muted=self.ranks.muted,
             rank_suffix=self.ranks.suffix,
+            project_tags=self._project_tags,
         )
         set_current_trial(stored)
         return self.trial
@@ -394,9 +454,9 @@ class TrackClient:
 
     get_arguments = log_arguments
 
-    def add_tags(self, **kwargs: Any) -> None:
-        """Tag the current trial."""
-        self._trial().add_tags(**kwargs)
+    def add_tags(self, *labels: str, **kwargs: Any) -> None:
+        """Tag the current trial (bare labels are tags with no value)."""
+        self._trial().add_tags(*labels, **kwargs)
 
     def set_version(self, version: str | None = None, version_fun: Any = None) -> str | None:
         """Set the code version new trials record (default: sha256 of the running script)."""
@@ -421,7 +481,8 @@ class TrackClient:
         self._trial().finish(exc_type, exc_val, exc_tb)
 
     def report(self, short: bool = True) -> dict[str, Any]:
-        """Print the current trial as stored, in the report layout."""
+        """Print the current trial as stored: a digest (parameters, metric summaries, chronos,
+        status) when ``short``, else the full report layout."""
         return self._trial().report(short=short)
 
     def save(self, file_name_override: str | None = None) -> None:

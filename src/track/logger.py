@@ -28,11 +28,12 @@ from track.pipeline import CHRONOS, METADATA, STATUS, TAGS, WritePipeline
 from track.serialization import (
     jsonable_dict,
     metric_value,
+    report_digest,
     report_doc,
     status_to_doc,
     step_value,
 )
-from track.structure import AnyStatus, Status, Trial
+from track.structure import AnyStatus, Status, Trial, TrialGroup, as_tags, inherit_tags
 from track.system import SystemSampler, capture_environment, start_sampler
 from track.utils.eta import EstimatedTime
 from track.utils.out import RingOutputDecorator
@@ -111,8 +112,10 @@ class TrialLogger:
         create: Callable[[Trial], Trial] | None = None,
         muted: bool = False,
         rank_suffix: str = "",
+        project_tags: Callable[[str | None], dict[str, Any]] | None = None,
     ) -> None:
         self.trial = trial
+        self._project_tags = project_tags
         self._muted = muted
         self._rank_suffix = rank_suffix
         self.protocol = protocol
@@ -215,9 +218,25 @@ class TrialLogger:
         """Record free-form facts about the trial (last value of a key wins)."""
         self._put(METADATA, jsonable_dict(kwargs))
 
-    def add_tags(self, **kwargs: Any) -> None:
-        """Add or replace tags (short labels to find trials by)."""
-        self._put(TAGS, jsonable_dict(kwargs))
+    def add_tags(self, *labels: str, **kwargs: Any) -> None:
+        """Add or replace tags (short labels to find trials by); a bare label has no value.
+
+        A tag of the trial's project cannot take another value (``TagConflict``).
+        """
+        tags = jsonable_dict({**as_tags(labels), **kwargs})
+        self._ensure_created()
+        if self._project_tags is not None:
+            inherited = self._project_tags(self.trial.project_id)
+            inherit_tags(inherited, tags, f"trial {self.trial.uid}")
+        self._put(TAGS, tags)
+
+    def add_to_group(self, group: TrialGroup) -> None:
+        """Add the trial to a stored group too (a trial may belong to several groups)."""
+        self._ensure_created()
+        if self._muted:
+            return
+        self.protocol.add_group_trial(group, self.trial)
+        self.trial.groups.add(group.uid)
 
     def set_status(self, status: AnyStatus, error: str | None = None) -> None:
         """Change the trial's status, recording ``error`` in its errors when given."""
@@ -375,11 +394,15 @@ class TrialLogger:
     # ---- reading back -------------------------------------------------------------------
 
     def report(self, short: bool = False) -> dict[str, Any]:
-        """Print the trial as stored (after a flush) in the report layout, and return it."""
+        """Print the trial as stored (after a flush) in the report layout, and return it.
+
+        ``short=True`` prints a digest instead: each metric as its last value, min, max and
+        count, and only the metadata the script logged (see ``report_digest``).
+        """
         self.flush()
         stored = self.protocol.get_trial(self.trial)
         trial = stored[0] if stored else self.trial
-        doc = report_doc(trial, short=short)
+        doc = report_digest(trial) if short else report_doc(trial)
         print(json.dumps(doc, indent=2, default=str))
         return doc
 

@@ -7,7 +7,8 @@ A query is a dict from a field path to a value or to operators::
 Paths are dotted (``parameters.lr``, ``metadata.gpu``, ``tags.hpo``). Operators: ``$eq $ne
 $gt $gte $lt $lte $in $nin $exists $regex``; ``$and``/``$or`` take lists of queries.
 ``status`` matches a status object, a name (any case) or a value. ``group_id`` matches any of
-the groups a trial belongs to. Stores evaluate the parsed form in memory (:func:`matches`) or
+the groups a trial belongs to. ``_uid`` and ``_hash``, the structures' own dataclass fields (as
+Track 0.0.1 queries name them), are aliases of ``uid`` and ``hash`` (see :data:`FIELD_ALIASES`). Stores evaluate the parsed form in memory (:func:`matches`) or
 compile it (the SQL store); parsing and validation live here only.
 
 ``$regex`` uses RE2 syntax and runs on RE2 (``google-re2``), whose matching time is linear in
@@ -27,6 +28,7 @@ from track.serialization import status_from_doc
 from track.structure import CustomStatus, Status, status_matches
 
 __all__ = [
+    "FIELD_ALIASES",
     "MAX_REGEX_LENGTH",
     "Condition",
     "Logical",
@@ -36,6 +38,9 @@ __all__ = [
     "parse",
     "regex_search",
 ]
+
+#: field names a query may use for another: the structures' dataclass fields for their properties
+FIELD_ALIASES = {"_uid": "uid", "_hash": "hash"}
 
 OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$regex")
 
@@ -137,7 +142,8 @@ def parse(query: dict[str, Any] | None) -> tuple[Node, ...]:
             continue
         if key.startswith("$"):
             raise QueryError(f"unknown top-level operator {key!r}")
-        path = tuple(key.split("."))
+        head, *rest = key.split(".")
+        path = (FIELD_ALIASES.get(head, head), *rest)
         if isinstance(spec, dict) and spec and all(str(k).startswith("$") for k in spec):
             for op, value in spec.items():
                 nodes.append(_condition(path, op, value))

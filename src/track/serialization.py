@@ -144,6 +144,7 @@ def project_to_doc(project: Project) -> dict[str, Any]:
         "metadata": jsonable_dict(project.metadata),
         "groups": sorted(project.groups),
         "trials": sorted(project.trials),
+        "tags": jsonable_dict(project.tags),
     }
 
 
@@ -156,6 +157,7 @@ def project_from_doc(doc: dict[str, Any]) -> Project:
         metadata=dict(doc.get("metadata") or {}),
         groups=set(doc.get("groups") or ()),
         trials=set(doc.get("trials") or ()),
+        tags=dict(doc.get("tags") or {}),
     )
 
 
@@ -168,6 +170,7 @@ def group_to_doc(group: TrialGroup) -> dict[str, Any]:
         "metadata": jsonable_dict(group.metadata),
         "project_id": group.project_id,
         "trials": sorted(group.trials),
+        "tags": jsonable_dict(group.tags),
     }
 
 
@@ -180,6 +183,7 @@ def group_from_doc(doc: dict[str, Any]) -> TrialGroup:
         metadata=dict(doc.get("metadata") or {}),
         trials=set(doc.get("trials") or ()),
         project_id=doc.get("project_id"),
+        tags=dict(doc.get("tags") or {}),
     )
 
 
@@ -265,6 +269,54 @@ def _short_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     return {**metadata, "environment": {**environment, "packages": packages}}
 
 
+#: metadata keys track records by itself; the short report leaves them to the full one
+TRACK_METADATA = frozenset(
+    {
+        "creation_request",
+        "end_time",
+        "environment",
+        "files",
+        "git_commit",
+        "git_dirty",
+        "heartbeat",
+        "heartbeat_interval",
+        "launch_id",
+        "local_rank",
+        "output",
+        "rank",
+        "rank_mode",
+        "rank_source",
+        "start_time",
+        "world_size",
+    }
+)
+
+
+def metric_summary(points: list[list[Any]]) -> dict[str, Any]:
+    """One metric's digest: its last value (and step, when it has one), min, max and count.
+
+    NaN points count but are left out of min and max.
+    """
+    values = [p[1] for p in points]
+    ordered = [v for v in values if not (isinstance(v, float) and math.isnan(v))]
+    summary: dict[str, Any] = {"last": values[-1] if values else None}
+    if points and points[-1][0] is not None:
+        summary["step"] = points[-1][0]
+    summary["min"] = min(ordered) if ordered else None
+    summary["max"] = max(ordered) if ordered else None
+    summary["count"] = len(values)
+    return summary
+
+
+def report_digest(trial: Trial) -> dict[str, Any]:
+    """The short report: the report layout with each metric summarised (see
+    :func:`metric_summary`) and only the metadata the user logged (not :data:`TRACK_METADATA`)."""
+    doc = report_doc(trial)
+    doc["metadata"] = {k: v for k, v in trial.metadata.items() if k not in TRACK_METADATA}
+    doc["metrics"] = {name: metric_summary(points) for name, points in trial.metrics.items()}
+    return doc
+
+
 def _finite(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
@@ -272,23 +324,67 @@ def _finite(value: Any) -> Any:
 
 
 def to_json(obj: Any, short: bool = False) -> Any:
-    """Any track object (or plain value) as a JSON-native value, as stores and reports need."""
+    """Any track object (or plain value) as a JSON-native value, as stores and reports need.
+
+    A trial, group or project document names its kind in ``dtype`` ("trial", "group",
+    "project"), so that :func:`from_json` rebuilds it without being told.
+    """
     if isinstance(obj, Trial):
-        return report_doc(obj, short) if short else trial_to_doc(obj)
+        return report_doc(obj, short) if short else {"dtype": "trial", **trial_to_doc(obj)}
     if isinstance(obj, TrialGroup):
-        return group_to_doc(obj)
+        return {"dtype": "group", **group_to_doc(obj)}
     if isinstance(obj, Project):
-        return project_to_doc(obj)
+        return {"dtype": "project", **project_to_doc(obj)}
     to_json_method = getattr(type(obj), "to_json", None)
     if to_json_method is not None:
         return obj.to_json(short)
     return _finite(jsonable("value", obj))
 
 
+def document_kind(doc: dict[str, Any]) -> str | None:
+    """The kind of a document: its ``dtype``, else what its keys show (a store's documents have
+    no ``dtype``: a trial has a ``hash``, a group a ``project_id``, a project ``groups``)."""
+    if doc.get("dtype") is not None:
+        return str(doc["dtype"])
+    if "hash" in doc:
+        return "trial"
+    if "project_id" in doc:
+        return "group"
+    if "groups" in doc:
+        return "project"
+    return None
+
+
 def from_json(obj: dict[str, Any], dtype: str | None = None) -> Any:
-    """Rebuild a trial, group or project from its document (``dtype`` names which)."""
-    kind = dtype or obj.get("dtype")
+    """Rebuild a trial, group or project from its document (``dtype`` forces the kind)."""
+    kind = dtype or document_kind(obj)
     builders = {"trial": trial_from_doc, "group": group_from_doc, "project": project_from_doc}
     if kind not in builders:
         raise ValueError(f"unknown document type {kind!r}; expected one of {sorted(builders)}")
     return builders[kind](obj)
+
+
+#: the seeds' serializer classes, kept in :mod:`track.compat.serializers`
+_COMPAT = dict.fromkeys(
+    (
+        "SerializerAspect",
+        "SerializerChronoContext",
+        "SerializerDatetime",
+        "SerializerProject",
+        "SerializerStatStream",
+        "SerializerStatus",
+        "SerializerTrial",
+        "SerializerTrialGroup",
+        "SerializerUUID",
+    ),
+    "serializers",
+)
+
+
+def __getattr__(name: str) -> Any:
+    """The seeds' ``Serializer*`` classes (:mod:`track.compat.serializers`), on first use."""
+    if name not in _COMPAT:  # checked here, so that a probe (``__path__``) imports nothing
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from track.compat import compat_attribute
+
+    return compat_attribute(__name__, name, _COMPAT)

@@ -17,10 +17,13 @@ __all__ = [
     "CustomStatus",
     "Project",
     "Status",
+    "TagConflict",
     "Trial",
     "TrialGroup",
+    "as_tags",
     "get_current_project",
     "get_current_trial",
+    "inherit_tags",
     "set_current_project",
     "set_current_trial",
     "status",
@@ -99,6 +102,44 @@ def status_matches(stored: AnyStatus, wanted: Any) -> bool:
     return False
 
 
+def as_tags(tags: Any) -> dict[str, Any]:
+    """Tags as a dict: a dict is kept, a list (tuple, set) of labels maps each label to None.
+
+    Track 0.0.1's examples write ``tags=[...]``; a label is a tag with no value. A bare string
+    is refused rather than guessed (one label, or one label per letter?).
+    """
+    if tags is None:
+        return {}
+    if isinstance(tags, dict):
+        return tags
+    if isinstance(tags, (list, tuple, set, frozenset)):
+        for label in tags:
+            if not isinstance(label, str):
+                raise TypeError(f"tag label {label!r} is a {type(label).__name__}, not a string")
+        return dict.fromkeys(sorted(tags) if isinstance(tags, (set, frozenset)) else tags)
+    raise TypeError(
+        f"tags are a dict or a list of labels, not {type(tags).__name__} ({tags!r}); "
+        "write tags=[label] for a single label"
+    )
+
+
+class TagConflict(ValueError):
+    """A group or trial gives another value to a tag of its project: project tags are inherited
+    by every group and trial of the project and cannot be overridden by them."""
+
+
+def inherit_tags(inherited: dict[str, Any], own: dict[str, Any], owner: str) -> dict[str, Any]:
+    """``own`` tags completed with the ``inherited`` ones; TagConflict if ``own`` changes one."""
+    changed = sorted(k for k, v in own.items() if k in inherited and inherited[k] != v)
+    if changed:
+        detail = ", ".join(f"{k}={inherited[k]!r} (not {own[k]!r})" for k in changed)
+        raise TagConflict(
+            f"{owner} cannot override the tags of its project: {detail}; project tags are "
+            "inherited by its groups and trials"
+        )
+    return {**own, **inherited}
+
+
 class _Identified:
     """Identity by uid: equal and hashed by uid, which is computed unless set explicitly."""
 
@@ -122,7 +163,11 @@ class _Identified:
 
 @dataclass(eq=False)
 class Project(_Identified):
-    """Top-level container of trial groups and trials; its uid is its name."""
+    """Top-level container of trial groups and trials; its uid is its name.
+
+    If a project defines tags, all its children (groups and trials) inherit those tags, and
+    cannot override them (enforced by ``TrackClient`` and ``TrialLogger``; see ``TagConflict``).
+    """
 
     _uid: str | None = None
     name: str | None = None
@@ -130,6 +175,10 @@ class Project(_Identified):
     metadata: dict[str, Any] = field(default_factory=dict)
     groups: set[str] = field(default_factory=set)
     trials: set[str] = field(default_factory=set)
+    tags: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.tags = as_tags(self.tags)
 
     def compute_uid(self) -> str:
         """The uid a project of this name has in every store."""
@@ -138,7 +187,10 @@ class Project(_Identified):
 
 @dataclass(eq=False)
 class TrialGroup(_Identified):
-    """A named set of trials inside a project (an idea, a sweep); trials may be in several."""
+    """A named set of trials inside a project (an idea, a sweep); trials may be in several.
+
+    Its tags include its project's (see ``Project``).
+    """
 
     _uid: str | None = None
     name: str | None = None
@@ -146,6 +198,10 @@ class TrialGroup(_Identified):
     metadata: dict[str, Any] = field(default_factory=dict)
     trials: set[str] = field(default_factory=set)
     project_id: str | None = None
+    tags: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.tags = as_tags(self.tags)
 
     def compute_uid(self) -> str:
         """Hash of (name, project): the same group name in two projects is two groups."""
@@ -175,6 +231,9 @@ class Trial:
     status: AnyStatus | None = Status.CreatedGroup
     errors: list[str] = field(default_factory=list)
     groups: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.tags = as_tags(self.tags)
 
     def compute_hash(self) -> str:
         """Hash of (name, version, parameters), independent of dict order and process."""

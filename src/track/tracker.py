@@ -4,7 +4,10 @@
 :class:`Tracker` whose ``log``/``log_config``/``log_table``/``log_image``/``log_artifacts``/
 ``watch``/``finish`` fan out to its backends. The ``track`` backend stores the trial in a track
 store; ``csv``, ``mlflow``, ``wandb``, ``tensorboard`` and ``comet`` are track forwarders, fed
-from the write pipeline's thread (never the training loop) with what the track store accepted.
+from the write pipeline's thread (never the training loop) with what the track store accepted,
+and seen as :class:`CSVBackend`, :class:`MLflowBackend`, :class:`WandbBackend` (or
+:class:`ForwarderBackend`). Those classes also compose by hand as in ezpz:
+``Tracker([WandbBackend(project_name="p"), CSVBackend("./logs")])`` (see track.backends).
 Tables, images and artifacts are kept in the trial's metadata (see docs/forwarding.md), so
 every track store and the report have them. Other names come from :func:`register_backend`.
 
@@ -13,37 +16,50 @@ and 0-d tensors included) as a metric and keeps each other value the way W&B doe
 trial's metadata ``summary.<key>`` (last value wins, one warning per key). A backend whose call
 fails because of a value is warned about and kept; one failing
 :data:`~track.forward.base.MAX_CONSECUTIVE_FAILURES` calls in a row for another reason (I/O,
-network) is disabled, and that is appended to the trial's ``errors``.
+network), or whose forwarder reports itself broken, is disabled, and that is appended to the
+trial's ``errors``.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
 import logging
-import mimetypes
 import os
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from track.client import TrackClient
+from track.backends import (
+    SUMMARY_MAX_CHARS,
+    CSVBackend,
+    ForwarderBackend,
+    MLflowBackend,
+    TrackerBackend,
+    Values,
+    WandbBackend,
+    artifact_entries,
+    image_entry,
+    mlflow_experiment_name,
+    project_from_environment,
+)
+from track.client import ORPHAN_PROJECT, TrackClient
 from track.distributed import detect_rank
-from track.forward import Forwarder, ForwardingProtocol, forwarder_class
-from track.forward.base import MAX_CONSECUTIVE_FAILURES, is_value_error
+from track.forward import Forwarder, ForwardingProtocol, forwarder_class, parse_forward
+from track.forward.base import MAX_CONSECUTIVE_FAILURES, ForwarderBroken, is_value_error
 from track.forward.protocol import record_trial_error
 from track.logger import TrialLogger
-from track.serialization import UnserializableValue, jsonable, metric_value
 
 __all__ = [
     "IMAGE_MAX_BYTES",
     "SUMMARY_MAX_CHARS",
+    "CSVBackend",
+    "ForwarderBackend",
+    "MLflowBackend",
     "NullTracker",
     "TrackBackend",
     "Tracker",
     "TrackerBackend",
+    "WandbBackend",
     "register_backend",
     "setup_tracker",
 ]
@@ -52,48 +68,6 @@ log = logging.getLogger("track.tracker")
 
 #: Images up to this size are stored in the trial as base64; larger ones by path and hash only.
 IMAGE_MAX_BYTES = 1024 * 1024
-#: A non-numeric logged value whose JSON is longer than this is refused (with a warning) rather
-#: than kept in metadata ``summary`` (a large array logged every step would bloat the trial).
-SUMMARY_MAX_CHARS = 64 * 1024
-
-
-class TrackerBackend(ABC):
-    """Base class of tracker backends: ``log``, ``log_config`` and ``finish`` are required."""
-
-    name: str = "base"
-
-    @abstractmethod
-    def log(self, metrics: dict[str, Any], step: int | None = None, commit: bool = True) -> None:
-        """Log a dictionary of scalar metrics at ``step``."""
-
-    @abstractmethod
-    def log_config(self, config: dict[str, Any]) -> None:
-        """Record run-level configuration."""
-
-    @abstractmethod
-    def finish(self) -> None:
-        """Finalise the run and release resources."""
-
-    def log_table(self, key: str, columns: list[str], data: list[list[Any]]) -> None:  # noqa: B027 (optional capability: no-op by design)
-        """Log a table; no-op unless overridden."""
-
-    def log_image(self, key: str, image_path: str | Path, caption: str | None = None) -> None:  # noqa: B027 (optional capability: no-op by design)
-        """Log an image file; no-op unless overridden."""
-
-    def log_artifacts(self, paths: dict[str, str]) -> None:  # noqa: B027 (optional capability: no-op by design)
-        """Keep local files (``label -> path``) with the run; no-op unless overridden."""
-
-    def watch(self, model: Any, **kwargs: Any) -> None:  # noqa: B027 (optional capability: no-op by design)
-        """Track a model's gradients/parameters; no-op unless overridden."""
-
-
-def _file_entry(path: str | Path) -> dict[str, Any]:
-    data = Path(path).read_bytes()
-    return {
-        "path": os.path.abspath(path),
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "size": len(data),
-    }
 
 
 class TrackBackend(TrackerBackend):
@@ -104,13 +78,8 @@ class TrackBackend(TrackerBackend):
     def __init__(self, client: TrackClient, trial: TrialLogger) -> None:
         self.client = client
         self.trial = trial
-        self._media: dict[str, dict[str, Any]] = {
-            "tables": {},
-            "images": {},
-            "artifacts": {},
-            "summary": {},
-        }
-        self._warned: set[str] = set()
+        self._values = Values("the trial's metadata summary.{key}")
+        self._media: dict[str, dict[str, Any]] = {"tables": {}, "images": {}, "artifacts": {}}
 
     def log(self, metrics: dict[str, Any], step: int | None = None, commit: bool = True) -> None:
         """Numbers to ``log_metrics``, any other value to metadata ``summary.<key>``.
@@ -119,57 +88,23 @@ class TrackBackend(TrackerBackend):
         number nor JSON (or whose JSON exceeds :data:`SUMMARY_MAX_CHARS`) is refused with a
         warning naming its key; the call's other values are stored all the same.
         """
-        numbers: dict[str, Any] = {}
-        kept = False
-        for key, value in metrics.items():
-            try:
-                numbers[key] = metric_value(key, value)
-            except UnserializableValue:
-                kept = self._keep(str(key), value) or kept
+        numbers, kept = self._values.sort(metrics)
         if numbers:
             self.trial.log_metrics(step=step, **numbers)
         if kept:
-            self.trial.log_metadata(summary=dict(self._media["summary"]))
-
-    def _keep(self, key: str, value: Any) -> bool:
-        """Put a non-numeric value in the summary (True), or refuse it with a warning (False)."""
-        try:
-            doc = jsonable(key, value)
-            size = len(json.dumps(doc))
-        except (UnserializableValue, ValueError) as error:
-            self._warn(f"refused:{key}", "track: tracker value %r not stored (%s)", key, error)
-            return False
-        if size > SUMMARY_MAX_CHARS:
-            self._warn(
-                f"refused:{key}",
-                "track: tracker value %r not stored: %s is not a number and its JSON (%d "
-                "characters) is over %d",
-                key,
-                type(value).__name__,
-                size,
-                SUMMARY_MAX_CHARS,
-            )
-            return False
-        self._warn(
-            f"kept:{key}",
-            "track: tracker value %r is a %s, not a number: it is kept in the trial's metadata "
-            "summary.%s (last value wins), not as a metric",
-            key,
-            type(value).__name__,
-            key,
-        )
-        self._media["summary"][key] = doc
-        return True
-
-    def _warn(self, once: str, message: str, *args: Any) -> None:
-        if once not in self._warned:
-            self._warned.add(once)
-            log.warning(message, *args)
+            self.trial.log_metadata(summary=dict(self._values.summary))
 
     def log_config(self, config: dict[str, Any]) -> None:
         """Merge into metadata ``config`` (parameters are the trial's identity and stay fixed)."""
         self._media.setdefault("config", {}).update(config)
         self.trial.log_metadata(config=dict(self._media["config"]))
+
+    def record_error(self, message: str) -> None:
+        """Append ``message`` to the trial's errors in the store (not forwarded)."""
+        store = self.client.protocol
+        if isinstance(store, ForwardingProtocol):
+            store = store.store  # record errors in the store only, not as a batch to forward
+        record_trial_error(store, self.trial.trial, message)
 
     def _put(self, kind: str, key: str, entry: dict[str, Any]) -> None:
         self._media[kind][key] = entry
@@ -181,58 +116,25 @@ class TrackBackend(TrackerBackend):
 
     def log_image(self, key: str, image_path: str | Path, caption: str | None = None) -> None:
         """Store under metadata ``images.<key>``: path, sha256, size, and base64 up to 1 MiB."""
-        entry = _file_entry(image_path)
-        entry["caption"] = caption
-        entry["media_type"] = mimetypes.guess_type(str(image_path))[0] or "image/png"
+        entry = image_entry(image_path, caption)
         if entry["size"] <= IMAGE_MAX_BYTES:
             entry["base64"] = base64.b64encode(Path(image_path).read_bytes()).decode("ascii")
         self._put("images", key, entry)
 
     def log_artifacts(self, paths: dict[str, str]) -> None:
-        """Store each file with ``log_file`` and list it under metadata ``artifacts.<label>``."""
-        for label, path in paths.items():
-            if os.path.isdir(path):
-                self.trial.log_directory(path, recursive=True)
-                self._put("artifacts", label, {"path": os.path.abspath(path), "directory": True})
-            elif os.path.isfile(path):
-                self.trial.log_file(path)
-                self._put("artifacts", label, _file_entry(path))
+        """Store each file with ``log_file`` and list it under metadata ``artifacts.<label>``;
+        a path that is neither a file nor a directory is warned about."""
+        for label, entry in artifact_entries(paths).items():
+            if entry.get("directory"):
+                self.trial.log_directory(entry["path"], recursive=True)
+            else:
+                self.trial.log_file(paths[label])
+            self._put("artifacts", label, entry)
 
     def finish(self) -> None:
         """Finish the trial and close the client (which ends every forwarder's run)."""
         self.trial.finish()
         self.client.close()
-
-
-class ForwarderBackend(TrackerBackend):
-    """A track forwarder seen as a backend (``get_backend("wandb").run``, ``watch``).
-
-    Its data arrives through the track client's pipeline, so its own log methods do nothing.
-    """
-
-    def __init__(self, forwarder: Forwarder) -> None:
-        self.forwarder = forwarder
-        self.name = forwarder.name
-
-    @property
-    def run(self) -> Any:
-        """The forwarder's run object (wandb run, MLflow run id, ...), or None."""
-        return getattr(self.forwarder, "run", None) or getattr(self.forwarder, "run_id", None)
-
-    def log(self, metrics: dict[str, Any], step: int | None = None, commit: bool = True) -> None:
-        """Nothing: the track backend's pipeline forwards the points."""
-
-    def log_config(self, config: dict[str, Any]) -> None:
-        """Nothing: forwarded as metadata by the track backend."""
-
-    def finish(self) -> None:
-        """Nothing: the track backend's close ends the forwarder."""
-
-    def watch(self, model: Any, **kwargs: Any) -> None:
-        """``run.watch(model)`` when the forwarder's run supports it (wandb)."""
-        run = getattr(self.forwarder, "run", None)
-        if run is not None and hasattr(run, "watch"):
-            run.watch(model, **kwargs)
 
 
 class Tracker:
@@ -242,8 +144,10 @@ class Tracker:
     is warned about (once per backend, method and error type) and the backend carries on. Any
     other failure is warned about the same way and counted per method; after
     :data:`~track.forward.base.MAX_CONSECUTIVE_FAILURES` in a row (a success of that method
-    resets it) the backend is disabled and ``on_disable`` (setup_tracker: append to the
-    trial's errors) gets the message.
+    resets it) the backend is disabled and ``on_disable`` gets the message; so is a backend
+    raising :class:`~track.forward.ForwarderBroken` (its forwarder failed that many times
+    already). ``on_disable`` defaults to appending to the errors of a :class:`TrackBackend`'s
+    trial, when one is among the backends.
     """
 
     def __init__(
@@ -254,6 +158,9 @@ class Tracker:
         self._all = list(backends)
         self._backends = list(backends)
         self._backend_map = {b.name: b for b in self._backends}
+        if on_disable is None:
+            track = next((b for b in self._all if isinstance(b, TrackBackend)), None)
+            on_disable = track.record_error if track is not None else None
         self._on_disable = on_disable
         self._failures: dict[tuple[str, str], int] = {}
         self._warned: set[tuple[str, str, str]] = set()
@@ -279,6 +186,9 @@ class Tracker:
                 type(error).__name__,
                 error,
             )
+            return
+        if isinstance(error, ForwarderBroken):
+            self._disable(backend, f"disabled in {method}: {error}")
             return
         once = (backend.name, method, type(error).__name__)
         first = once not in self._warned
@@ -310,11 +220,16 @@ class Tracker:
                     MAX_CONSECUTIVE_FAILURES,
                 )
             return
-        self._backends.remove(backend)
-        message = (
-            f"tracker backend {backend.name!r} disabled after {count} failures in a row in "
-            f"{method} ({type(error).__name__}: {error}); the other backends carry on"
+        self._disable(
+            backend,
+            f"disabled after {count} failures in a row in {method} "
+            f"({type(error).__name__}: {error})",
         )
+
+    def _disable(self, backend: TrackerBackend, why: str) -> None:
+        """Stop calling ``backend`` (but ``finish``), with a warning and ``on_disable``."""
+        self._backends.remove(backend)
+        message = f"tracker backend {backend.name!r} {why}; the other backends carry on"
         log.warning("track: %s", message)
         if self._on_disable is not None:
             self._on_disable(message)
@@ -357,9 +272,19 @@ class Tracker:
         backend = self._backend_map.get(name)
         if backend not in self._backends:
             return None
-        if isinstance(backend, ForwarderBackend) and not backend.forwarder.enabled:
+        if isinstance(backend, ForwarderBackend) and not backend.active:
             return None
         return backend
+
+    @property
+    def wandb_run(self) -> Any:
+        """The wandb backend's live ``wandb.Run``, or None when no wandb backend is active."""
+        return getattr(self.get_backend("wandb"), "run", None)
+
+    @property
+    def mlflow_run(self) -> Any:
+        """The MLflow backend's run (an ``mlflow.entities.Run``), or None without one."""
+        return getattr(self.get_backend("mlflow"), "run", None)
 
 
 class NullTracker(Tracker):
@@ -373,18 +298,57 @@ _registry: dict[str, type[TrackerBackend]] = {}
 
 
 def register_backend(name: str, cls: type[TrackerBackend]) -> None:
-    """Make ``name`` usable in ``setup_tracker(backends=...)``; built with the setup keywords."""
+    """Make ``name`` usable in ``setup_tracker(backends=...)``.
+
+    setup_tracker builds it as ezpz does: ``cls(project_name=..., config=..., outdir=...,
+    rank=..., **kwargs)``.
+    """
     _registry[name] = cls
 
 
-def _forwarder_options(name: str, project: str | None, outdir: Path | None) -> dict[str, Any]:
-    if outdir is None:
-        return {}
-    return {
-        "csv": {"outdir": outdir},
-        "wandb": {"dir": outdir, "project": project},
-        "tensorboard": {"logdir": outdir / "tensorboard"},
-    }.get(name, {})
+#: The backend class that shows a forwarder of that name (others: ForwarderBackend).
+BACKEND_CLASSES: dict[str, type[ForwarderBackend]] = {
+    "csv": CSVBackend,
+    "mlflow": MLflowBackend,
+    "wandb": WandbBackend,
+}
+#: Where setup_tracker reads the backend list when the call gives none, in this order.
+BACKEND_VARIABLES = ("TRACK_TRACKER_BACKENDS", "EZPZ_TRACKER_BACKENDS", "EZPZ_TRACKERS")
+
+
+def backend_names(backends: str | Sequence[str] | None) -> list[str]:
+    """The backend list: ``backends``, else the first of :data:`BACKEND_VARIABLES` set, else
+    ``"track"``; plus the forwarders ``TRACK_FORWARD`` names (as for every TrackClient)."""
+    if backends is None:
+        found = (os.environ.get(n, "").strip() for n in BACKEND_VARIABLES)
+        backends = next((value for value in found if value), "track")
+    if isinstance(backends, str):
+        backends = backends.split(",")
+    names = [b.strip() for b in backends if b.strip()]
+    if names == ["none"]:
+        return []
+    extra = [n for n in parse_forward(None) if isinstance(n, str) and n not in names]
+    return [*names, *extra]
+
+
+def _forwarder_options(
+    name: str, project: str | None, outdir: Path | None, init: dict[str, Any]
+) -> dict[str, Any]:
+    """The options setup_tracker gives the forwarder ``name`` (``init``: wandb.init's)."""
+    if name == "csv":
+        return {"outdir": outdir if outdir is not None else Path.cwd()}
+    if name == "wandb":
+        options = {"project": project, "make_global": True, **init}
+        return {"dir": outdir, **options} if outdir is not None else options
+    if name == "mlflow":
+        return {
+            "experiment": mlflow_experiment_name(project),
+            "parameters_prefix": "config.",
+            "group_aggregates": True,
+        }
+    if name == "tensorboard" and outdir is not None:
+        return {"logdir": outdir / "tensorboard"}
+    return {}
 
 
 def setup_tracker(
@@ -395,33 +359,42 @@ def setup_tracker(
     rank: int | None = None,
     **kwargs: Any,
 ) -> Tracker:
-    """A :class:`Tracker` with the named backends (default ``TRACK_TRACKER_BACKENDS`` or "track").
+    """A :class:`Tracker` with the named backends, as ezpz's ``setup_tracker`` builds one.
 
-    ``uri=`` names the track store; ``<forwarder>_options={...}`` (e.g. ``mlflow_options=
-    {"tracking_uri": ...}``) go to that forwarder. Off rank 0 it returns a :class:`NullTracker`.
+    ``backends`` (a list or "a,b") defaults to ``TRACK_TRACKER_BACKENDS``, else
+    ``EZPZ_TRACKER_BACKENDS``, else "track"; ``TRACK_FORWARD`` adds forwarders. The project is
+    ``project_name``, else ``WB_PROJECT``/``WANDB_PROJECT``/``WB_PROJECT_NAME``; ``run_name``
+    (or ``name``) names the trial and every run; ``uri=`` names the track store;
+    ``<forwarder>_options={...}`` (e.g. ``mlflow_options={"tracking_uri": ...}``) go to that
+    forwarder; other keywords go to ``wandb.init`` and to registered backends (a warning names
+    those nothing takes). The CSV output goes to ``outdir``, else the working directory, as in
+    ezpz. Off rank 0, or with "none", it returns a :class:`NullTracker`.
     """
     rank = detect_rank().rank if rank is None else rank
-    if backends is None:
-        backends = os.environ.get("TRACK_TRACKER_BACKENDS", "track")
-    if isinstance(backends, str):
-        backends = [b.strip() for b in backends.split(",") if b.strip()]
-    if rank != 0 or not backends or list(backends) == ["none"]:
+    names = backend_names(backends)
+    if rank != 0 or not names:
         return NullTracker()
+    project = project_from_environment(project_name)
+    named = kwargs.pop("name", None)
+    run_name = kwargs.pop("run_name", None) or named
+    uri = kwargs.pop("uri", None)
+    options = {name: dict(kwargs.pop(f"{name}_options", None) or {}) for name in names}
     folder = Path(outdir) if outdir is not None else None
+    if uri is not None and "track" not in names:
+        log.warning("track: uri=%r is not used: 'track' is not among the backends", uri)
+    if kwargs and "wandb" not in names and not any(n in _registry for n in names):
+        log.warning(
+            "track: setup_tracker keywords %s are not used: they go to wandb.init and to "
+            "registered backends, and there is neither",
+            ", ".join(map(repr, sorted(kwargs))),
+        )
     forwarders: list[Forwarder] = []
-    custom: list[TrackerBackend] = []
-    for name in backends:
-        if name == "track":
+    for name in names:
+        if name == "track" or name in _registry:
             continue
         try:
-            if name in _registry:
-                custom.append(_registry[name](project_name, config, outdir, rank, **kwargs))
-                continue
-            options = {
-                **_forwarder_options(name, project_name, folder),
-                **kwargs.pop(f"{name}_options", {}),
-            }
-            forwarders.append(forwarder_class(name)(**options))
+            built = {**_forwarder_options(name, project, folder, kwargs), **options[name]}
+            forwarders.append(forwarder_class(name)(**built))
         except Exception as error:  # a missing library must not stop the run
             log.warning(
                 "track: tracker backend %r not available (%s: %s)",
@@ -429,22 +402,34 @@ def setup_tracker(
                 type(error).__name__,
                 error,
             )
-    uri = kwargs.pop("uri", None) if "track" in backends else "ephemeral:"
-    client = TrackClient(uri, forward=forwarders)
-    client.set_project(name=project_name or "orphan")
-    trial = client.new_trial(name=kwargs.pop("name", None), parameters=dict(config or {}))
+    client = TrackClient(uri if "track" in names else "ephemeral:", forward=forwarders)
+    client.set_project(name=project or ORPHAN_PROJECT)
+    trial = client.new_trial(name=run_name, parameters=dict(config or {}))
     trial.start()
     trial.flush()
-    wrappers = [ForwarderBackend(f) for f in forwarders if f.enabled]
-    own = [TrackBackend(client, trial)] if "track" in backends else [_Driver(client, trial)]
-    store = client.protocol
-    if isinstance(store, ForwardingProtocol):
-        store = store.store  # record errors in the store only, not as a batch to forward
-
-    def on_disable(message: str) -> None:
-        record_trial_error(store, trial.trial, message)
-
-    return Tracker([*own, *wrappers, *custom], on_disable=on_disable)
+    own = TrackBackend(client, trial) if "track" in names else _Driver(client, trial)
+    wrappers = [
+        BACKEND_CLASSES.get(f.name, ForwarderBackend).attached(f) for f in forwarders if f.enabled
+    ]
+    for wrapper in wrappers:
+        wrapper.announce()
+    custom: list[TrackerBackend] = []
+    for name in names:
+        if name in _registry:
+            try:
+                custom.append(
+                    _registry[name](
+                        project_name=project_name, config=config, outdir=outdir, rank=rank, **kwargs
+                    )
+                )
+            except Exception as error:  # a user backend that cannot start must not stop the run
+                log.warning(
+                    "track: tracker backend %r not available (%s: %s)",
+                    name,
+                    type(error).__name__,
+                    error,
+                )
+    return Tracker([own, *wrappers, *custom])
 
 
 class _Driver(TrackBackend):

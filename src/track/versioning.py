@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterable
+from types import ModuleType
 from typing import Any
 
 __all__ = [
@@ -81,12 +82,34 @@ def default_version_hash() -> str | None:
     return get_file_version(script) if script else None
 
 
-def get_git_version(module: str | None = None) -> tuple[str | None, bool | None]:
+def _location(module: ModuleType | str | os.PathLike[str] | None) -> str | None:
+    """The file or folder ``module`` designates: a module's file (or a namespace package's
+    folder), a path as given; None for a module that has neither (a built-in)."""
+    if module is None:
+        return _main_script() or os.getcwd()
+    if isinstance(module, ModuleType):
+        path = getattr(module, "__file__", None)
+        if path is None:
+            folders = list(getattr(module, "__path__", None) or ())
+            path = folders[0] if folders else None
+        return os.path.abspath(path) if path else None
+    if isinstance(module, (str, os.PathLike)):
+        return os.path.abspath(os.fspath(module))
+    raise TypeError(f"expected a module or a path, not {type(module).__name__} ({module!r})")
+
+
+def get_git_version(
+    module: ModuleType | str | os.PathLike[str] | None = None,
+) -> tuple[str | None, bool | None]:
     """(commit, dirty) of the git work tree holding ``module`` (default: the running script).
 
-    Returns ``(None, None)`` outside a git work tree or when git is not installed.
+    ``module`` is an imported module (as Track 0.0.1 takes it) or a path to a file or folder.
+    Returns ``(None, None)`` outside a git work tree, for a built-in module (no file), or when
+    git is not installed.
     """
-    path = module or _main_script() or os.getcwd()
+    path = _location(module)
+    if path is None:
+        return None, None
     folder = path if os.path.isdir(path) else os.path.dirname(path)
 
     def git(*args: str) -> str | None:
@@ -109,13 +132,16 @@ def get_git_version(module: str | None = None) -> tuple[str | None, bool | None]
     return commit, bool(status)
 
 
-def get_git_branch(module: str | None = None) -> str | None:
+def get_git_branch(module: ModuleType | str | os.PathLike[str] | None = None) -> str | None:
     """The branch checked out in the work tree holding ``module`` (default: the running script).
 
-    Reads ``.git/HEAD`` rather than running git (no second subprocess per trial). Returns None
-    outside a git work tree or on a detached HEAD.
+    ``module`` is a module or a path, as for :func:`get_git_version`. Reads ``.git/HEAD`` rather
+    than running git (no second subprocess per trial). Returns None outside a git work tree,
+    for a built-in module, or on a detached HEAD.
     """
-    path = os.path.abspath(module or _main_script() or os.getcwd())
+    path = _location(module)
+    if path is None:
+        return None
     folder = path if os.path.isdir(path) else os.path.dirname(path)
     while not os.path.exists(os.path.join(folder, ".git")):
         if os.path.dirname(folder) == folder:

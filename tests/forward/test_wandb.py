@@ -14,6 +14,7 @@ from helpers import run_trial, stepped
 pytest.importorskip("wandb", reason="needs wandb (pip install track[wandb])")
 
 from wandb_reader import history, summary
+from wandb_reader import run_file as flushed_run_file
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
@@ -25,7 +26,7 @@ def test_wandb_offline_matches_store(tmp_path: Path) -> None:
     from track.forward.wandb import STEP_KEY, WandbForwarder
 
     stored = run_trial(tmp_path, [WandbForwarder(mode="offline", dir=tmp_path)])
-    [run_file] = (tmp_path / "wandb").glob("offline-run-*/run-*.wandb")
+    run_file = flushed_run_file(tmp_path)
     rows = history(run_file)
     for name in ("loss", "acc"):
         written = {r[STEP_KEY]: r[name] for r in rows if name in r}
@@ -57,7 +58,7 @@ def test_bad_image_does_not_stop_wandb(tmp_path: Path, caplog: pytest.LogCapture
             tracker.log_image(f"bad-{step}", bad)
         logger.flush()
     tracker.finish()
-    [run_file] = (tmp_path / "wandb").glob("offline-run-*/run-*.wandb")
+    run_file = flushed_run_file(tmp_path)
     rows = history(run_file)
     assert {r["track/step"]: r["loss"] for r in rows if "loss" in r} == {
         s: 1.0 / (s + 1) for s in range(6)
@@ -90,7 +91,7 @@ def test_images_reach_wandb(tmp_path: Path) -> None:
     tracker.log_image("good", good, caption="one pixel")
     tracker.log({"loss": 0.5}, step=0)
     tracker.finish()
-    [run_file] = (tmp_path / "wandb").glob("offline-run-*/run-*.wandb")
+    run_file = flushed_run_file(tmp_path)
     rows = history(run_file)
     [image] = [r for r in rows if "good/_type" in r]
     assert image["good/_type"] == "image-file" and image["good/caption"] == "one pixel"
@@ -128,7 +129,7 @@ def test_no_pillow_skips_image_only(tmp_path: Path) -> None:
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    [run_file] = (tmp_path / "wandb").glob("offline-run-*/run-*.wandb")
+    run_file = flushed_run_file(tmp_path)
     rows = history(run_file)
     assert {r["track/step"]: r["loss"] for r in rows if "loss" in r} == {0: 1.0, 1: 0.5}
     assert "could not forward images 'plot'" in done.stderr and "pillow" in done.stderr

@@ -16,6 +16,20 @@ BLOCK = 32 * 1024
 HEADER = 7
 
 
+def run_file(folder: Path) -> Path:
+    """The one offline run file under ``folder/wandb``, once wandb has written all of it.
+
+    ``run.finish()`` can return before wandb's service process has written the run's last
+    block, so this shuts the service down first (``wandb.teardown()``; the next
+    ``wandb.init`` starts another).
+    """
+    import wandb
+
+    wandb.teardown()
+    [path] = (folder / "wandb").glob("offline-run-*/run-*.wandb")
+    return path
+
+
 def records(path: Path) -> list[bytes]:
     """The payload of every record of a ``.wandb`` file, in order."""
     data = path.read_bytes()
@@ -69,4 +83,41 @@ def summary(path: Path) -> dict[str, Any]:
         if record.WhichOneof("record_type") == "summary":
             for item in record.summary.update:
                 out[item.key or "/".join(item.nested_key)] = json.loads(item.value_json)
+    return out
+
+
+def run_record(path: Path) -> dict[str, Any]:
+    """The run's identity as ``wandb.init`` wrote it: name, project, group, job type, tags, notes."""
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    for payload in records(path):
+        record = pb.Record()
+        record.ParseFromString(payload)
+        if record.WhichOneof("record_type") == "run":
+            run = record.run
+            return {
+                "name": run.display_name,
+                "project": run.project,
+                "group": run.run_group,
+                "job_type": run.job_type,
+                "tags": list(run.tags),
+                "notes": run.notes,
+            }
+    raise AssertionError(f"no run record in {path}")
+
+
+def config(path: Path) -> dict[str, Any]:
+    """The run's config: ``wandb.init``'s, then every ``config.update`` (wandb's ``_wandb`` left out)."""
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    out: dict[str, Any] = {}
+    for payload in records(path):
+        record = pb.Record()
+        record.ParseFromString(payload)
+        kind = record.WhichOneof("record_type")
+        if kind in ("run", "config"):
+            update = record.run.config.update if kind == "run" else record.config.update
+            for item in update:
+                out[item.key or "/".join(item.nested_key)] = json.loads(item.value_json)
+    out.pop("_wandb", None)
     return out

@@ -67,5 +67,7 @@ def test_a_version_1_database_keeps_its_applied_batches(tmp_path: Path) -> None:
     assert store.log_trial_batch(trial, TrialBatch(writer="w", seq=8, metrics=point)) is True
     store.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 2
+        assert (
+            conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == SCHEMA_VERSION
+        )
         assert conn.execute("SELECT * FROM applied").fetchall() == [("w", 0, 8)]

@@ -28,9 +28,13 @@ ODD = "'); DROP TABLE trials; -- λ"
 def fill(store: Protocol) -> None:
     """Two projects, groups, trials with every kind of content and step."""
     for project_name in ("p1", ODD):
-        project = Project(name=project_name, description="d", metadata={"owner": ODD})
+        project = Project(
+            name=project_name, description="d", metadata={"owner": ODD}, tags={"team": ODD}
+        )
         store.new_project(project)
-        g1 = TrialGroup(name="g1", project_id=project.uid, metadata={"k": [1, 2]})
+        g1 = TrialGroup(
+            name="g1", project_id=project.uid, metadata={"k": [1, 2]}, tags={"team": ODD}
+        )
         g2 = TrialGroup(name="g2", project_id=project.uid)
         store.new_trial_group(g1)
         store.new_trial_group(g2)

@@ -89,3 +89,33 @@ def test_concurrent_get_evaluates_once():
     for t in threads:
         t.join()
     assert fun.calls == 1
+
+
+def add(a, b):
+    """Two-argument addition for the call-time argument tests."""
+    return a + b
+
+
+def test_call_merges_further_keyword_arguments():
+    """delay_call(add, a=2)(b=2) == 4: keywords given at call time complete the stored ones."""
+    assert delay_call(add, a=2)(b=2) == 4
+    call = delay_call(add, a=2, b=1)
+    assert call(b=5) == 7  # a call-time keyword replaces the stored one, as functools.partial
+    assert call.kwargs == {"a": 2, "b": 5}
+    assert call() == 7
+
+
+def test_call_passes_positional_arguments():
+    """Positional arguments given at call time reach the function before the stored keywords."""
+    assert delay_call(add, b=3)(4) == 7
+
+
+def test_call_with_arguments_after_evaluation_is_refused():
+    """Once evaluated, a call bringing new arguments raises instead of ignoring them."""
+    call = delay_call(add, a=1, b=1)
+    assert call() == 2
+    with pytest.raises(RuntimeError, match="already evaluated"):
+        call(b=10)
+    with pytest.raises(RuntimeError, match="already evaluated"):
+        call(3)
+    assert call() == 2

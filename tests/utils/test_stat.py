@@ -6,6 +6,8 @@ import statistics
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from track.utils.stat import StatStream
 
@@ -146,3 +148,56 @@ def test_exports():
     in_ms = stream.to_array(transform=lambda s: s * 1000)
     assert in_ms[:3] == pytest.approx([2500.0, 1000.0, 4000.0])
     assert in_ms[4] == 4
+
+
+def test_sum_after_skipped_observations():
+    """With 10 skipped observations over 0..99, sum is the sum of the 90 kept values (4905)."""
+    from track.aggregators.aggregator import StatAggregator
+
+    agg = StatAggregator(skip_obs=10)
+    for v in range(100):
+        agg.append(v)
+    assert agg.avg == pytest.approx(54.5)
+    assert agg.stat.count == 90
+    assert agg.sum == pytest.approx(4905)
+    assert agg.total == pytest.approx(4905)
+    assert agg.stat.sum_sqr == pytest.approx(sum(v * v for v in range(10, 100)))
+
+
+_finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    observations=st.lists(st.tuples(_finite, st.integers(1, 4)), min_size=1, max_size=60),
+    drop=st.integers(0, 30),
+)
+def test_every_statistic_matches_numpy(observations, drop):
+    """count, sum, sum_sqr, total, avg, var, sd, min, max and val agree with numpy."""
+    stream = StatStream(drop_first_obs=drop)
+    for value, weight in observations:
+        stream.update(value, weight=weight)
+
+    expanded = np.array([v for v, w in observations for _ in range(w)], dtype=float)
+    kept = expanded[drop:]
+    assert stream.current_count == len(expanded)
+    assert stream.val == observations[-1][0]
+    assert stream.count == len(kept)
+    if len(kept) == 0:
+        assert (stream.sum, stream.sum_sqr, stream.total, stream.avg) == (0.0, 0.0, 0.0, 0.0)
+        assert (stream.var, stream.sd) == (0.0, 0.0)
+        assert (stream.min, stream.max) == (math.inf, -math.inf)
+        return
+
+    # rounding: the shifted sums are exact up to a few ulps of the largest shifted magnitude
+    spread = float(np.max(np.abs(kept - kept[0]))) + float(np.max(np.abs(kept)))
+    tol = 1e-12 * len(kept) * max(spread, 1.0)
+    assert stream.sum == pytest.approx(kept.sum(), abs=tol)
+    assert stream.total == pytest.approx(kept.sum(), abs=tol)
+    assert stream.avg == pytest.approx(kept.mean(), abs=tol)
+    assert stream.sum_sqr == pytest.approx(np.sum(kept * kept), rel=1e-9, abs=tol * spread)
+    assert stream.var == pytest.approx(kept.var(), abs=tol * spread)
+    assert stream.sd == pytest.approx(kept.std(), abs=math.sqrt(tol * spread))
+    assert stream.min == kept.min()
+    assert stream.max == kept.max()
+    assert stream.to_dict()["sum"] == stream.sum

@@ -163,7 +163,7 @@ class StatAggregator(Aggregator):
 
     @property
     def sum(self) -> float:
-        """Sum of the kept values shifted by the first kept value (see ``StatStream``)."""
+        """Sum of the kept values (the skipped ones are not part of it)."""
         return self.stat.sum
 
     @property

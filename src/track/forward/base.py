@@ -160,6 +160,15 @@ class Forwarder:
     def close(self) -> None:
         """Release everything (after :meth:`end` of the current trial)."""
 
+    @property
+    def run_url(self) -> str | None:
+        """Where the current run can be seen in the target's web UI (None: no run, or no UI)."""
+        return None
+
+    def describe(self) -> str | None:
+        """One line telling the user where the current run goes (None: nothing to tell)."""
+        return None
+
     # ---- driven by the forwarding protocol ------------------------------------------
 
     def handle(self, trial: Trial, batch: TrialBatch) -> None:

@@ -22,7 +22,7 @@ from track.forward.base import Forwarder, ForwarderBroken
 from track.persistence.protocol import Protocol, TrialBatch
 from track.structure import Project, Trial, TrialGroup
 
-__all__ = ["ForwardingProtocol", "record_trial_error", "safe_call"]
+__all__ = ["ForwardingProtocol", "record_trial_error", "report_skipped", "safe_call"]
 
 log = logging.getLogger("track.forward")
 
@@ -50,6 +50,23 @@ def safe_call(forwarder: Forwarder, action: str, call: Callable[[], Any]) -> str
             forwarder.close()
         return message
     return None
+
+
+def report_skipped(forwarder: Forwarder, where: str) -> None:
+    """One closing warning counting the items ``forwarder`` skipped, if it skipped any.
+
+    A disabled forwarder was reported when it was disabled and gets none. ``where`` tells
+    where the skipped items can still be found.
+    """
+    if forwarder.enabled and forwarder.skipped:
+        counts = ", ".join(f"{n} x {k}" for k, n in sorted(forwarder.skipped.items()))
+        log.warning(
+            "track: forwarder %r did not forward %d items (%s); %s",
+            forwarder.name,
+            sum(forwarder.skipped.values()),
+            counts,
+            where,
+        )
 
 
 def record_trial_error(store: Protocol, trial: Trial, message: str) -> None:
@@ -112,15 +129,7 @@ class ForwardingProtocol(Protocol):
                 trial = forwarder.current or self._last_trial
                 self._guarded(trial, forwarder, "finish its run", forwarder.finish_current)
                 self._guarded(trial, forwarder, "close", forwarder.close)
-                if forwarder.enabled and forwarder.skipped:
-                    counts = ", ".join(f"{n} x {k}" for k, n in sorted(forwarder.skipped.items()))
-                    log.warning(
-                        "track: forwarder %r did not forward %d items (%s); the track store "
-                        "has them",
-                        forwarder.name,
-                        sum(forwarder.skipped.values()),
-                        counts,
-                    )
+                report_skipped(forwarder, "the track store has them")
         self.store.close()
 
     def commit(self, **kwargs: Any) -> None:

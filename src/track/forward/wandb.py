@@ -3,13 +3,20 @@
 Each trial becomes one wandb run (project: the ``project`` option, else the trial's project;
 config: the trial's parameters). Metrics are plotted against their own ``track/step`` axis, so
 series logged at unrelated steps never hit wandb's "steps must increase" rule; points without
-a step are logged without one. Non-numeric values the ezpz-style tracker keeps in metadata
-``summary`` go to the run's summary. A table, image or artifact wandb cannot take (not an
-image, file gone, Pillow missing) is skipped with a warning (:class:`ItemError`); the run goes on.
+a step are logged without one. Metadata ``config`` (the ezpz-style ``log_config``) updates the
+run's config; non-numeric values the ezpz-style tracker keeps in metadata ``summary`` go to the
+run's summary. A table, image or artifact wandb cannot take (not an image, file gone, Pillow
+missing) is skipped with a warning (:class:`ItemError`); the run goes on.
+
+Runs are created with ``reinit="create_new"``, so they never finish or replace a run the user
+started. ``make_global=True`` (the ezpz-style backends) also makes the run ``wandb.run`` when
+no other run is, as ``wandb.init`` does: wandb's torch hooks (``watch``) and top-level
+functions (``wandb.log``) only ever use that one.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -18,12 +25,18 @@ from track.structure import Trial
 
 __all__ = ["STEP_KEY", "WandbForwarder"]
 
+log = logging.getLogger("track.forward")
+
 #: The x-axis every forwarded metric is defined against.
 STEP_KEY = "track/step"
 
 
 class WandbForwarder(Forwarder):
-    """One wandb run per trial; ``mode`` defaults to ``WANDB_MODE`` or wandb's own default."""
+    """One wandb run per trial; ``mode`` defaults to ``WANDB_MODE`` or wandb's own default.
+
+    A trial without a name gives its uid as the run's name, unless ``name_from_uid`` is False
+    (wandb then makes one up). Other keywords go to ``wandb.init``.
+    """
 
     name = "wandb"
 
@@ -32,6 +45,8 @@ class WandbForwarder(Forwarder):
         project: str | None = None,
         mode: str | None = None,
         dir: str | os.PathLike[str] | None = None,
+        make_global: bool = False,
+        name_from_uid: bool = True,
         **init: Any,
     ) -> None:
         super().__init__()
@@ -40,16 +55,21 @@ class WandbForwarder(Forwarder):
         self.wandb = wandb
         self.project = project
         self.mode = mode
-        self.dir = os.fspath(dir) if dir is not None else None
+        # absolute: wandb's service process resolves a relative dir in its own working directory
+        self.dir = os.path.abspath(dir) if dir is not None else None
+        self.make_global = make_global
+        self.name_from_uid = name_from_uid
         self.init = init
         self.run: Any = None
 
     def start(self, trial: Trial) -> None:
         """``wandb.init`` a new run named after the trial (``reinit="create_new"``)."""
         settings = self.wandb.Settings(silent=True, console="off", x_disable_stats=True)
+        if self.dir is not None:
+            os.makedirs(self.dir, exist_ok=True)
         options: dict[str, Any] = {
             "project": self.project or trial.project_id,
-            "name": trial.name or trial.uid,
+            "name": trial.name or (trial.uid if self.name_from_uid else None),
             "config": trial.parameters,
             "dir": self.dir,
             "mode": self.mode,
@@ -60,9 +80,45 @@ class WandbForwarder(Forwarder):
             **self.init,
         }
         self.run = self.wandb.init(**{k: v for k, v in options.items() if v is not None})
+        if self.make_global and self.wandb.run is None:
+            self._make_global()
         self.run.define_metric(STEP_KEY)
         self.run.define_metric("*", step_metric=STEP_KEY)
         self.run.summary["track_uid"] = trial.uid
+
+    def _make_global(self) -> None:
+        """Make the run ``wandb.run``, as ``wandb.init`` without ``reinit="create_new"`` does."""
+        try:
+            from wandb.sdk.wandb_init import _set_global_run
+        except ImportError as error:  # a wandb release without it: say what does not work
+            log.warning(
+                "track: this wandb (%s) cannot make the run wandb.run (%s); watch() and "
+                "wandb.log will not reach it",
+                self.wandb.__version__,
+                error,
+            )
+            return
+        _set_global_run(self.run)
+
+    @property
+    def run_url(self) -> str | None:
+        """The run's page on the wandb server (None offline or disabled)."""
+        if self.run is None or self.run.offline or self.run.disabled:
+            return None
+        return self.run.url
+
+    def describe(self) -> str | None:
+        """Run name, project, and its URL or (offline) its folder."""
+        run = self.run
+        if run is None or run.disabled:
+            return None
+        name = run.name or run.id  # offline, wandb names no run
+        if self.run_url:
+            return f"wandb run {name!r} of project {run.project!r} at {self.run_url}"
+        return (
+            f"wandb run {name!r} of project {run.project!r}, offline in "
+            f"{run.settings.sync_dir} (upload with: wandb sync {run.settings.sync_dir})"
+        )
 
     def log_rows(self, trial: Trial, rows: list[Row]) -> None:
         """One ``run.log`` per log call, with the step under ``track/step``."""
@@ -73,7 +129,10 @@ class WandbForwarder(Forwarder):
             self.run.log(data)
 
     def log_metadata(self, trial: Trial, metadata: dict[str, Any]) -> None:
-        """Metadata ``summary`` (non-numeric values of the ezpz-style tracker) into run.summary."""
+        """Metadata ``config`` into run.config (last value wins), ``summary`` into run.summary."""
+        config = metadata.get("config")
+        if isinstance(config, dict):
+            self.run.config.update(config, allow_val_change=True)
         summary = metadata.get("summary")
         if isinstance(summary, dict):
             self.run.summary.update(summary)

@@ -106,3 +106,16 @@ def make_cockroach_protocol(uri: str | URI) -> Protocol:
 def make_comet_ml(uri: str | URI) -> Protocol:
     """A ``comet://workspace/project`` store forwarding to Comet.ml (seed API; needs comet_ml)."""
     return _factory("comet")(parse_uri(uri))
+
+
+#: the seeds' MongoDB factory, kept in :mod:`track.compat.stores`
+_COMPAT = {"make_mongodb_protocol": "stores"}
+
+
+def __getattr__(name: str) -> Any:
+    """The seeds' ``make_mongodb_protocol`` (:mod:`track.compat.stores`), on first use."""
+    if name not in _COMPAT:  # checked here, so that a probe (``__path__``) imports nothing
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from track.compat import compat_attribute
+
+    return compat_attribute(__name__, name, _COMPAT)

@@ -508,3 +508,47 @@ class _EncodedTrial:
 
 def _points_text(points: list[Any]) -> str:
     return json.dumps(points, ensure_ascii=False)[1:-1]
+
+
+#: the seeds' helpers of this module, kept in :mod:`track.compat`: name -> compat module
+_COMPAT = {
+    **dict.fromkeys(
+        (
+            "execute_query",
+            "query_eq",
+            "query_exists",
+            "query_gt",
+            "query_gte",
+            "query_in",
+            "query_lt",
+            "query_lte",
+            "query_ne",
+            "query_nin",
+            "query_regex",
+        ),
+        "queries",
+    ),
+    **dict.fromkeys(
+        (
+            "ConcurrentWrite",
+            "LockFileRemover",
+            "MultiLock",
+            "ThreadLock",
+            "lock_atomic_write",
+            "lock_guard",
+            "lock_read",
+            "lock_write",
+            "make_lock",
+        ),
+        "locks",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The seeds' query and lock helpers (:mod:`track.compat`), imported on first use."""
+    if name not in _COMPAT:  # checked here, so that a probe (``__path__``) imports nothing
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from track.compat import compat_attribute
+
+    return compat_attribute(__name__, name, _COMPAT)

@@ -356,6 +356,7 @@ class _Copy:
                     name=project.name,
                     description=project.description,
                     metadata=project.metadata,
+                    tags=project.tags,
                 )
                 if self.dry_run or self.dst.new_project(bare) is not None:
                     self.report.projects += 1
@@ -383,6 +384,7 @@ class _Copy:
                     description=group.description,
                     metadata=group.metadata,
                     project_id=group.project_id,
+                    tags=group.tags,
                 )
                 if self.dry_run or self.dst.new_trial_group(bare) is not None:
                     self.report.groups += 1

@@ -34,14 +34,25 @@ class DelayedCall:
 
     def get(self) -> Any:
         """Evaluate the call on first use and return its (cached) result."""
+        return self()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Evaluate ``fun(*args, **stored_kwargs, **kwargs)`` once and return the cached result.
+
+        Keywords given here complete (or replace, as with ``functools.partial``) the stored
+        ones. Once the call was evaluated, new arguments raise: they could not be honoured.
+        """
         with self._lock:
             if not self._done.is_set():
-                self._result = self.fun(**self.kwargs)
+                self.kwargs.update(kwargs)
+                self._result = self.fun(*args, **self.kwargs)
                 self._done.set()
+            elif args or kwargs:
+                raise RuntimeError(
+                    "cannot pass arguments to a call that was already evaluated "
+                    f"(args={args!r}, kwargs={kwargs!r})"
+                )
         return self._result
-
-    def __call__(self) -> Any:
-        return self.get()
 
     def is_ready(self) -> bool:
         """Tell whether the call was already evaluated."""

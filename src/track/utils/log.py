@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 ROOT_NAME = "track"
 LOG_FORMAT = "track: %(levelname)s %(message)s"
@@ -32,3 +33,16 @@ def make_logger(name: str) -> logging.Logger:
 def set_log_level(level: int = logging.INFO) -> None:
     """Set the level of every track logger at once."""
     _root_logger().setLevel(level)
+
+
+#: the seeds' log record factory, kept in :mod:`track.compat.log`
+_COMPAT = {"get_log_record_constructor": "log"}
+
+
+def __getattr__(name: str) -> Any:
+    """The seeds' ``get_log_record_constructor`` (:mod:`track.compat.log`), on first use."""
+    if name not in _COMPAT:  # checked here, so that a probe (``__path__``) imports nothing
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from track.compat import compat_attribute
+
+    return compat_attribute(__name__, name, _COMPAT)

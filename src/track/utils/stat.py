@@ -99,18 +99,23 @@ class StatStream:
 
     @property
     def sum(self) -> float:
-        """Sum of the shifted kept observations, ``sum(x - first_obs)``."""
-        return self._sum
+        """Sum of the kept observations (the dropped ones are not part of it)."""
+        return self._sum + self._first_obs * self.count
 
     @property
     def sum_sqr(self) -> float:
-        """Sum of the squared shifted kept observations, ``sum((x - first_obs) ** 2)``."""
-        return self._sum_sqr
+        """Sum of the squared kept observations, ``sum(x ** 2)``.
+
+        Derived from the shifted sums: ``sum((x - x0) ** 2) + 2 * x0 * sum(x - x0) + n * x0 ** 2``.
+        ``state_dict`` holds the shifted sums themselves.
+        """
+        x0 = self._first_obs
+        return self._sum_sqr + 2 * x0 * self._sum + self.count * x0 * x0
 
     @property
     def total(self) -> float:
-        """Sum of the kept observations."""
-        return self._sum + self._first_obs * self.count
+        """Sum of the kept observations (the same as ``sum``)."""
+        return self.sum
 
     @property
     def min(self) -> float:
@@ -145,7 +150,11 @@ class StatStream:
         return math.sqrt(self.var)
 
     def state_dict(self) -> dict[str, Any]:
-        """Return the full internal state, so the stream can be rebuilt with ``from_dict``."""
+        """Return the full internal state, so the stream can be rebuilt with ``from_dict``.
+
+        Its ``sum`` and ``sum_sqr`` are the shifted sums, ``sum(x - first_obs)`` and
+        ``sum((x - first_obs) ** 2)``, that the stream accumulates.
+        """
         return {
             "drop_obs": self._drop_obs,
             "current_count": self._current_count,
@@ -183,6 +192,8 @@ class StatStream:
             "min": self.min,
             "max": self.max,
             "total": self.total,
+            "sum": self.sum,
+            "sum_sqr": self.sum_sqr,
             "count": self.count,
             "val": self.val,
         }
@@ -208,3 +219,16 @@ class StatStream:
 
     def __repr__(self) -> str:
         return f"StatStream({self.to_json()})"
+
+
+#: the seeds' shared-memory statistics, kept in :mod:`track.compat.stat`
+_COMPAT = {"StatStreamStruct": "stat"}
+
+
+def __getattr__(name: str) -> Any:
+    """The seeds' ``StatStreamStruct`` (:mod:`track.compat.stat`), imported on first use."""
+    if name not in _COMPAT:  # checked here, so that a probe (``__path__``) imports nothing
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from track.compat import compat_attribute
+
+    return compat_attribute(__name__, name, _COMPAT)

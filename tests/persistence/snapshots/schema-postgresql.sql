@@ -16,3 +16,6 @@ CREATE TABLE applied (writer TEXT NOT NULL, first_seq BIGINT NOT NULL, last_seq 
 INSERT INTO applied (writer, first_seq, last_seq) SELECT writer, 0, last_seq FROM writers;
 DROP TABLE writers;
 CREATE TABLE requests (id TEXT PRIMARY KEY, kind TEXT NOT NULL, uid TEXT);
+-- migration 3
+ALTER TABLE projects ADD COLUMN tags JSONB;
+ALTER TABLE trial_group ADD COLUMN tags JSONB;

@@ -16,3 +16,6 @@ CREATE TABLE applied (writer TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq
 INSERT INTO applied (writer, first_seq, last_seq) SELECT writer, 0, last_seq FROM writers;
 DROP TABLE writers;
 CREATE TABLE requests (id TEXT PRIMARY KEY, kind TEXT NOT NULL, uid TEXT) WITHOUT ROWID;
+-- migration 3
+ALTER TABLE projects ADD COLUMN tags TEXT;
+ALTER TABLE trial_group ADD COLUMN tags TEXT;

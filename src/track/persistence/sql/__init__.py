@@ -279,12 +279,13 @@ class SQLProtocol(Protocol):
         """Insert a project; None if one with this uid exists."""
         j = self.dialect.json_param
         sql = (
-            f"INSERT INTO projects (uid, name, description, metadata) VALUES (?, ?, ?, {j})"
-            " ON CONFLICT (uid) DO NOTHING RETURNING id"
+            "INSERT INTO projects (uid, name, description, metadata, tags)"
+            f" VALUES (?, ?, ?, {j}, {j}) ON CONFLICT (uid) DO NOTHING RETURNING id"
         )
         args = (project.uid, project.name, project.description)
         metadata = encode_json(jsonable_dict(project.metadata))
-        row = self._run(lambda cur: cur.one(sql, *args, metadata))
+        tags = encode_json(jsonable_dict(project.tags))
+        row = self._run(lambda cur: cur.one(sql, *args, metadata, tags))
         return project if row is not None else None
 
     def get_project(self, project: Project) -> Project | None:
@@ -301,12 +302,16 @@ class SQLProtocol(Protocol):
 
         def read(cur: Cursor) -> list[Project]:
             projects = []
-            sql = f"SELECT p.uid, p.name, p.description, p.metadata FROM projects p WHERE {where}"
-            for uid, name, description, metadata in cur.all(sql + " ORDER BY p.id", *params):
+            sql = (
+                "SELECT p.uid, p.name, p.description, p.metadata, p.tags FROM projects p"
+                f" WHERE {where}"
+            )
+            for uid, name, description, metadata, tags in cur.all(sql + " ORDER BY p.id", *params):
                 groups = cur.column("SELECT uid FROM trial_group WHERE project_id = ?", uid)
                 trials = cur.column("SELECT uid FROM trials WHERE project_id = ?", uid)
                 doc = {"uid": uid, "name": name, "description": description}
                 doc.update(metadata=self.dialect.load_json(metadata), groups=groups, trials=trials)
+                doc["tags"] = self.dialect.load_json(tags) if tags is not None else {}
                 projects.append(project_from_doc(doc))
             return projects
 
@@ -316,12 +321,13 @@ class SQLProtocol(Protocol):
         """Insert a group; None if it exists."""
         j = self.dialect.json_param
         sql = (
-            "INSERT INTO trial_group (uid, name, description, metadata, project_id)"
-            f" VALUES (?, ?, ?, {j}, ?) ON CONFLICT (uid) DO NOTHING RETURNING id"
+            "INSERT INTO trial_group (uid, name, description, metadata, project_id, tags)"
+            f" VALUES (?, ?, ?, {j}, ?, {j}) ON CONFLICT (uid) DO NOTHING RETURNING id"
         )
         args = (group.uid, group.name, group.description)
         metadata = encode_json(jsonable_dict(group.metadata))
-        row = self._run(lambda cur: cur.one(sql, *args, metadata, group.project_id))
+        tags = encode_json(jsonable_dict(group.tags))
+        row = self._run(lambda cur: cur.one(sql, *args, metadata, group.project_id, tags))
         return group if row is not None else None
 
     def get_trial_group(self, group: TrialGroup) -> TrialGroup | None:
@@ -336,13 +342,14 @@ class SQLProtocol(Protocol):
     def _groups(self, conditions: Any, lock: str = "", limit: str = "") -> list[TrialGroup]:
         where, params = compile_where(self.dialect, GROUP_FIELDS, conditions, time.time())
         sql = (
-            "SELECT g.uid, g.name, g.description, g.metadata, g.project_id FROM trial_group g"
+            "SELECT g.uid, g.name, g.description, g.metadata, g.project_id, g.tags"
+            " FROM trial_group g"
             f" WHERE {where} ORDER BY g.id{limit}{lock}"
         )
 
         def read(cur: Cursor) -> list[TrialGroup]:
             groups = []
-            for uid, name, description, metadata, project_id in cur.all(sql, *params):
+            for uid, name, description, metadata, project_id, tags in cur.all(sql, *params):
                 trials = cur.column(
                     "SELECT t.uid FROM membership m JOIN trials t ON t.id = m.trial_id"
                     " WHERE m.group_uid = ?",
@@ -350,6 +357,7 @@ class SQLProtocol(Protocol):
                 )
                 doc = {"uid": uid, "name": name, "description": description}
                 doc.update(metadata=self.dialect.load_json(metadata), project_id=project_id)
+                doc["tags"] = self.dialect.load_json(tags) if tags is not None else {}
                 groups.append(group_from_doc({**doc, "trials": trials}))
             return groups
 

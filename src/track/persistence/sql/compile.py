@@ -48,10 +48,10 @@ TRIAL_FIELDS = Fields(
 GROUP_FIELDS = Fields(
     alias="g",
     text=frozenset({"uid", "name", "description", "project_id"}),
-    json=frozenset({"metadata"}),
+    json=frozenset({"metadata", "tags"}),
 )
 PROJECT_FIELDS = Fields(
-    alias="p", text=frozenset({"uid", "name", "description"}), json=frozenset({"metadata"})
+    alias="p", text=frozenset({"uid", "name", "description"}), json=frozenset({"metadata", "tags"})
 )
 
 _RUNNING = Status.Running.value

@@ -8,8 +8,8 @@ To change the schema, append a migration: never edit one that has shipped.
 Tables (``{...}`` are the dialect's types)::
 
     schema_version(version)
-    projects(id, uid, name, description, metadata)
-    trial_group(id, uid, name, description, metadata, project_id)
+    projects(id, uid, name, description, metadata, tags)
+    trial_group(id, uid, name, description, metadata, project_id, tags)
     trials(id, uid, hash, revision, name, description, version, project_id, group_id,
            status_name, status_value, stale_after, parameters, metadata, tags, chronos, errors)
     membership(trial_id, group_uid)             -- every group a trial belongs to
@@ -64,6 +64,11 @@ MIGRATIONS: list[list[str]] = [
         "INSERT INTO applied (writer, first_seq, last_seq) SELECT writer, 0, last_seq FROM writers",
         "DROP TABLE writers",
         "CREATE TABLE requests (id TEXT PRIMARY KEY, kind TEXT NOT NULL, uid TEXT){suffix}",
+    ],
+    # 3: project and group tags (a project's tags are inherited by its groups and trials)
+    [
+        "ALTER TABLE projects ADD COLUMN tags {json}",
+        "ALTER TABLE trial_group ADD COLUMN tags {json}",
     ],
 ]
 
