@@ -12,14 +12,17 @@ from trackserver import PASSWORD, USER
 from track.server import crypto, wire
 
 
-def connect(port: int, timeout: float = 5.0) -> socket.socket:
-    """A TCP connection to the server on 127.0.0.1."""
-    return socket.create_connection(("127.0.0.1", port), timeout=timeout)
+def connect(port: int, timeout: float = 5.0, source: str | None = None) -> socket.socket:
+    """A TCP connection to the server on 127.0.0.1 (from the loopback address ``source``)."""
+    address = (source, 0) if source else None
+    return socket.create_connection(("127.0.0.1", port), timeout=timeout, source_address=address)
 
 
-def login(port: int, layer: str | None = "AES") -> tuple[socket.socket, Any]:
-    """A connection past the handshake and login, with its channel."""
-    sock = connect(port)
+def greet(
+    port: int, layer: str | None = "AES", source: str | None = None
+) -> tuple[socket.socket, Any]:
+    """A connection past the handshake, before the login, with its channel."""
+    sock = connect(port, source=source)
     hello: dict[str, Any] = {"track": wire.VERSION, "layer": layer}
     private = None
     if layer == "AES":
@@ -27,12 +30,28 @@ def login(port: int, layer: str | None = "AES") -> tuple[socket.socket, Any]:
         hello.update(extra)
     sock.sendall(wire.frame(wire.encode(hello)))
     reply = wire.decode(wire.recv_frame(sock, 1 << 20))
+    assert "error" not in reply, reply
     channel: Any = crypto.PlainChannel()
     if private is not None:
         channel, _ = crypto.client_finish(private, reply, None)
-    login_message = {"user": USER, "password": PASSWORD, "session": "raw"}
+    return sock, channel
+
+
+def send_login(sock: socket.socket, channel: Any, login_message: Any) -> None:
+    """Send a login frame (any value: hostile tests send malformed ones)."""
     sock.sendall(wire.frame(channel.seal(wire.encode(login_message))))
-    assert wire.decode(channel.open(wire.recv_frame(sock, 1 << 20))) == {"ok": True}
+
+
+def answer(sock: socket.socket, channel: Any) -> Any:
+    """The server's next (sealed) frame."""
+    return wire.decode(channel.open(wire.recv_frame(sock, 1 << 20)))
+
+
+def login(port: int, layer: str | None = "AES") -> tuple[socket.socket, Any]:
+    """A connection past the handshake and login, with its channel."""
+    sock, channel = greet(port, layer)
+    send_login(sock, channel, {"user": USER, "password": PASSWORD, "session": "raw"})
+    assert answer(sock, channel) == {"ok": True}
     return sock, channel
 
 

@@ -47,13 +47,21 @@ def test_environment_users_and_bad_files(tmp_path: Path, monkeypatch: pytest.Mon
         save_user(str(tmp_path / "u.toml"), "bad name", "x")
 
 
-def test_throttle_doubles_then_caps() -> None:
-    """Failures from one address wait 0.25, 0.5, 1 ... up to 5 s; success resets."""
+def test_throttle_penalty_doubles_then_caps_and_outlives_a_success() -> None:
+    """Each failure from one address sets a penalty of 0.25, 0.5, 1 ... up to 5 s; other
+    addresses are unaffected, and only time (not a success) forgets the count."""
     throttle = FailureThrottle()
-    delays = []
-    for _ in range(7):
-        delays.append(throttle.delay("1.2.3.4"))
-        throttle.failed("1.2.3.4")
-    assert delays == [0.25, 0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
-    throttle.succeeded("1.2.3.4")
-    assert throttle.delay("1.2.3.4") == 0.25
+    penalties = [throttle.failed("1.2.3.4") for _ in range(7)]
+    assert penalties == [0.25, 0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
+    assert 0 < throttle.penalty("1.2.3.4") <= 5.0
+    assert throttle.penalty("5.6.7.8") == 0.0
+    forgetful = FailureThrottle(forget_after=-1.0)
+    assert [forgetful.failed("1.2.3.4") for _ in range(3)] == [0.25, 0.25, 0.25]
+
+
+def test_throttle_table_is_bounded() -> None:
+    """Past max_addresses the oldest address is forgotten (memory cannot grow without bound)."""
+    throttle = FailureThrottle(max_addresses=3)
+    for address in ("a", "b", "c", "d"):
+        throttle.failed(address)
+    assert throttle.penalty("a") == 0.0 and throttle.penalty("d") > 0

@@ -104,6 +104,9 @@ class ServerProcess:
         credentials = f"{user}:{password}@" if user is not None and password is not None else ""
         credentials = f"{user}@" if user is not None and password is None else credentials
         options = {"security_layer": self.layer or "none", **query}
+        if self.layer == "AES" and "TRACK_KNOWN_SERVERS" not in os.environ:
+            # outside pytest (benchmarks): keys of throw-away servers stay out of ~/.config
+            options.setdefault("known_servers", str(self.folder / "known_servers"))
         text = "&".join(f"{k}={v}" for k, v in options.items())
         return f"socket://{credentials}{self.host}:{self.port}?{text}"
 

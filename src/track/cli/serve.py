@@ -26,6 +26,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--idle-timeout", type=float, help="seconds before an idle client is closed"
     )
+    parser.add_argument(
+        "--login-timeout", type=float, help="seconds a new connection has to log in (5)"
+    )
+    parser.add_argument(
+        "--login-penalty",
+        type=float,
+        help="seconds an address waits after a failed login, doubling per failure (0.25, up to 5)",
+    )
+    parser.add_argument("--max-connections", type=int, help="logged-in clients at once (512)")
+    parser.add_argument(
+        "--max-pending", type=int, help="connections not logged in yet, all addresses (128)"
+    )
+    parser.add_argument(
+        "--max-pending-per-address",
+        type=int,
+        help="connections not logged in yet from one address (16)",
+    )
+    parser.add_argument(
+        "--max-logins-per-address",
+        type=int,
+        help="passwords checked at once for one address (2)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,15 +55,18 @@ def run(args: argparse.Namespace) -> int:
     from track.server.server import SocketServer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    extra = {
-        key: value
-        for key, value in (
-            ("max_frame", args.max_frame),
-            ("read_timeout", args.read_timeout),
-            ("idle_timeout", args.idle_timeout),
-        )
-        if value is not None
-    }
+    limits = (
+        "max_frame",
+        "read_timeout",
+        "idle_timeout",
+        "login_timeout",
+        "login_penalty",
+        "max_connections",
+        "max_pending",
+        "max_pending_per_address",
+        "max_logins_per_address",
+    )
+    extra = {key: getattr(args, key) for key in limits if getattr(args, key) is not None}
     server = SocketServer(
         store=args.store,
         host=args.host,

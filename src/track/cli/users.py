@@ -31,6 +31,9 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("the passwords differ")
     if not password:
         raise UserError("the password is empty")
-    save_user(args.file, args.name, password)
+    try:
+        save_user(args.file, args.name, password)
+    except FileExistsError as error:
+        raise UserError(str(error)) from None
     print(f"user {args.name} saved to {args.file}")
     return 0

@@ -10,8 +10,11 @@ and batches are appended to a spill file that ``track replay`` applies later; fr
 this client keeps spilling, so the file holds every later write in order.
 
 URI options: ``security_layer`` (AES, TLS or none), ``server_key`` (pinned fingerprint for
-AES), ``ca`` (CA or pinned certificate for TLS), ``timeout`` (seconds, also
-``TRACK_SERVER_TIMEOUT``, default 60), ``read_timeout`` (default 60), ``spill_dir``.
+AES), ``known_servers`` (the file recording each server's AES key on first use, see
+:mod:`track.server.known`), ``ca`` (CA or pinned certificate for TLS), ``timeout`` (seconds,
+also ``TRACK_SERVER_TIMEOUT``, default 60), ``read_timeout`` (default 60), ``spill_dir``,
+``password_file``. Without a password in the URI, the password is read from the file named by
+``TRACK_PASSWORD_FILE``, else from ``TRACK_PASSWORD``.
 """
 
 from __future__ import annotations
@@ -31,11 +34,13 @@ from track.configuration import options
 from track.persistence.protocol import Protocol, TrialBatch, TrialNotFound, WriteRefused
 from track.persistence.utils import URI, parse_uri
 from track.server import crypto, wire
+from track.server.known import KnownServers, ServerKeyChanged, known_servers_path, server_name
 from track.structure import Project, Trial, TrialGroup
 
 __all__ = [
     "AuthenticationFailed",
     "RPCCallFailure",
+    "ServerBusy",
     "ServerRefused",
     "ServerUnreachable",
     "SocketClient",
@@ -57,6 +62,27 @@ class ServerRefused(Exception):
 
 class AuthenticationFailed(ServerRefused):
     """Wrong or missing user name or password."""
+
+
+class ServerBusy(ServerRefused):
+    """A refusal that retrying may fix (too many connections, a login penalty): retried."""
+
+    def __init__(self, message: str, retry_after: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def _refused(where: str, reply: Any, login: bool) -> ServerRefused:
+    """The error for a server's refusal ``{"error", "refused": kind}`` (see the server)."""
+    message = reply.get("error") if isinstance(reply, dict) else reply
+    kind = reply.get("refused") if isinstance(reply, dict) else None
+    text = f"track server {where} refused: {message}"
+    if kind in ("busy", "penalty"):
+        retry_after = reply.get("retry_after")
+        return ServerBusy(text, float(retry_after) if isinstance(retry_after, (int, float)) else 0)
+    if kind == "credentials" or (login and kind is None):
+        return AuthenticationFailed(text)
+    return ServerRefused(text)
 
 
 class RPCCallFailure(Exception):
@@ -125,6 +151,7 @@ class SocketClient(Protocol):
         query = self.uri.query
         self.layer = _layer(query.get("security_layer"))
         self.pinned = query.get("server_key")
+        self.known = KnownServers(known_servers_path(query.get("known_servers")))
         self.ca = query.get("ca")
         self.timeout = float(query.get("timeout", options("server.timeout", 60.0)))
         self.read_timeout = float(query.get("read_timeout", 60.0))
@@ -142,8 +169,24 @@ class SocketClient(Protocol):
             self._retrying(lambda: None)
 
     def authenticate(self, uri: URI) -> tuple[str | None, str | None]:
-        """The user name and password to log in with; override for another source."""
-        return uri.username, uri.password
+        """The user name and password to log in with; override for another source.
+
+        The URI's password (or its ``password_file``), else the content of the file named by
+        ``TRACK_PASSWORD_FILE``, else ``TRACK_PASSWORD``: a password outside the URI does not
+        show in ``ps`` or in the trial's recorded command line.
+        """
+        if uri.password is not None:
+            return uri.username, uri.password
+        path = os.environ.get("TRACK_PASSWORD_FILE")
+        if path:
+            try:
+                with open(os.path.expanduser(path), encoding="utf-8") as file:
+                    return uri.username, file.read().rstrip("\r\n")
+            except OSError as error:
+                raise ValueError(
+                    f"TRACK_PASSWORD_FILE={path}: cannot read it ({error.strerror or error})"
+                ) from None
+        return uri.username, os.environ.get("TRACK_PASSWORD")
 
     # ---- connection ---------------------------------------------------------------------
 
@@ -171,28 +214,58 @@ class SocketClient(Protocol):
             sock.sendall(wire.frame(wire.encode(hello)))
             reply = wire.decode(wire.recv_frame(sock, self.max_frame))
             if not isinstance(reply, dict) or "error" in reply:
-                message = reply.get("error") if isinstance(reply, dict) else reply
-                raise ServerRefused(f"track server {self._where()} refused: {message}")
+                raise _refused(self._where(), reply, login=False)
             channel: Any = crypto.PlainChannel()
             if private is not None:
                 channel, seen = crypto.client_finish(private, reply, self.pinned or self._trusted)
                 if self._trusted is None and self.pinned is None:
-                    print(
-                        f"track: trusting server {self._where()} with key fingerprint {seen} "
-                        f"(pin it with ?server_key={seen})",
-                        file=sys.stderr,
-                    )
+                    self._check_known(seen)
                 self._trusted = seen
             login = {"user": self.username, "password": self.password, "session": self.session}
             sock.sendall(wire.frame(channel.seal(wire.encode(login))))
             answer = wire.decode(channel.open(wire.recv_frame(sock, self.max_frame)))
             if not isinstance(answer, dict) or not answer.get("ok"):
-                message = answer.get("error") if isinstance(answer, dict) else answer
-                raise AuthenticationFailed(f"track server {self._where()}: {message}")
+                raise _refused(self._where(), answer, login=True)
         except BaseException:
             sock.close()
             raise
         self._sock, self._channel = sock, channel
+
+    def _check_known(self, seen: str) -> None:
+        """Trust on first use, remembered across processes in the known-servers file.
+
+        Raises :class:`~track.server.known.ServerKeyChanged` (before the login is sent) when
+        the file records another key for this server.
+        """
+        assert self.uri.address is not None and self.uri.port is not None
+        name = server_name(self.uri.address, self.uri.port)
+        try:
+            held = self.known.lookup(name)
+        except OSError as error:
+            raise crypto.HandshakeError(
+                f"cannot read the known-servers file {self.known.path} ({error}): refusing to "
+                "connect without checking the server's key"
+            ) from None
+        if held is None:
+            try:
+                held = self.known.record(name, seen)
+            except OSError as error:
+                held = seen
+                print(
+                    f"track: WARNING: could not record server {name} in {self.known.path} "
+                    f"({error}); trusting its key fingerprint {seen} for this process only "
+                    f"(pin it with ?server_key={seen})",
+                    file=sys.stderr,
+                )
+            else:
+                if held == seen:
+                    print(
+                        f"track: first connection to server {name}: trusting its key fingerprint "
+                        f"{seen}, recorded in {self.known.path} (or pin it with ?server_key={seen})",
+                        file=sys.stderr,
+                    )
+        if held != seen:
+            raise ServerKeyChanged(self.known.changed_message(name, seen, held))
 
     def _drop(self) -> None:
         if self._sock is not None:
@@ -211,7 +284,7 @@ class SocketClient(Protocol):
             except ssl.SSLCertVerificationError:
                 self._drop()
                 raise
-            except (OSError, wire.FrameError, EOFError) as error:
+            except (OSError, wire.FrameError, EOFError, ServerBusy) as error:
                 self._drop()
                 now = time.monotonic()
                 if deadline is None:
@@ -222,7 +295,8 @@ class SocketClient(Protocol):
                         f"track server {self._where()} unreachable for {self.timeout:g}s "
                         f"(last error: {error})"
                     ) from None
-                time.sleep(min(delay, deadline - now))
+                wait = max(delay, getattr(error, "retry_after", 0.0))
+                time.sleep(min(wait, deadline - now))
                 delay = min(delay * 2, 2.0)
 
     def _call(self, method: str, *args: Any, kwargs: dict[str, Any] | None = None) -> Any:

@@ -135,6 +135,19 @@ def _derive(secret: bytes, client_pub: bytes, server_pub: bytes) -> tuple[bytes,
     return keys[:32], keys[32:]
 
 
+def _exchange(private: Any, peer_pub: bytes, peer: str) -> bytes:
+    """The X25519 shared secret; a low-order peer key (e.g. all zeros) is a handshake error."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
+    try:
+        return private.exchange(X25519PublicKey.from_public_bytes(peer_pub))
+    except ValueError:
+        raise HandshakeError(
+            f"the {peer}'s X25519 public key is invalid "
+            "(not 32 bytes, or a low-order point such as all zeros)"
+        ) from None
+
+
 def client_start() -> tuple[Any, dict[str, Any]]:
     """A fresh ephemeral key and the hello that carries its public half."""
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -145,17 +158,14 @@ def client_start() -> tuple[Any, dict[str, Any]]:
 
 def server_accept(hello: dict[str, Any], identity: Any) -> tuple[dict[str, Any], AESChannel]:
     """Answer a client's hello: the signed reply and the server's end of the channel."""
-    from cryptography.hazmat.primitives.asymmetric.x25519 import (
-        X25519PrivateKey,
-        X25519PublicKey,
-    )
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
     client_pub = hello.get("pub")
     if not isinstance(client_pub, bytes) or len(client_pub) != 32:
         raise HandshakeError("the AES hello must carry a 32-byte X25519 public key")
     private = X25519PrivateKey.generate()
     server_pub = _raw_public(private)
-    secret = private.exchange(X25519PublicKey.from_public_bytes(client_pub))
+    secret = _exchange(private, client_pub, "client")
     to_server, to_client = _derive(secret, client_pub, server_pub)
     reply = {
         "pub": server_pub,
@@ -171,7 +181,6 @@ def client_finish(
     """Check the server's signed reply (and pinned fingerprint); the client's channel end."""
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
     server_pub, key, signature = reply.get("pub"), reply.get("key"), reply.get("sig")
     if not all(isinstance(v, bytes) for v in (server_pub, key, signature)):
@@ -187,6 +196,6 @@ def client_finish(
         Ed25519PublicKey.from_public_bytes(key).verify(signature, CONTEXT + client_pub + server_pub)
     except (InvalidSignature, ValueError):
         raise HandshakeError("the server's handshake signature is invalid") from None
-    secret = private.exchange(X25519PublicKey.from_public_bytes(server_pub))
+    secret = _exchange(private, server_pub, "server")
     to_server, to_client = _derive(secret, client_pub, server_pub)
     return AESChannel(send_key=to_server, receive_key=to_client), seen

@@ -8,19 +8,34 @@ called. A write's reply is remembered per client session, so a request resent af
 reconnect is answered from memory (or joins the still-running original) instead of being
 applied twice. Bad frames, timeouts and failed logins close that connection with a log line;
 the server keeps serving everyone else.
+
+Hostile clients are bounded (see docs/server.md, "Limits"): connections that have not logged in
+yet are capped per address and in all, and the stalest of them is evicted when a new one
+arrives, so a flood of idle connections cannot keep out a client with valid credentials, even
+from the same address; they must log in within ``login_timeout``. Passwords are checked a few
+at a time (scrypt costs 128 MiB each), at most ``max_logins_per_address`` at once per address,
+and an address in its penalty period after a failed login is refused before scrypt runs. A
+refused client is told why (``{"error", "refused": kind}``), so it stops retrying when retrying
+cannot help. Large frames are read under a shared byte budget and decoded one at a time on a
+thread of their own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
+import gc
 import inspect
 import ipaddress
 import logging
 import os
 import signal
 import ssl
+import stat
 from collections import OrderedDict
-from dataclasses import dataclass, fields
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from track.persistence import get_protocol
@@ -44,10 +59,72 @@ LAYERS = (None, "AES", "TLS")
 HANDSHAKE_MAX = 4096
 SESSIONS_KEPT = 4096
 DEFAULT_KEY_FILE = os.path.join("~", ".track", "server_ed25519.pem")
+#: Frames up to this size are decoded on the event loop; larger ones on the decoding thread.
+INLINE_FRAME = 64 * 1024
+#: How long a refused connection may take to send its hello (read so the refusal is not lost).
+REFUSAL_GRACE = 1.0
+
+#: How far a connection got.
+CONNECTED, GREETED, LOGGING_IN, LOGGED_IN = range(4)
 
 
 class Refused(Exception):
     """A connection refused during the handshake or login (the message is logged)."""
+
+
+class Dropped(Exception):
+    """A connection closed for misbehaving before it logged in (the message is logged)."""
+
+
+@dataclass(eq=False)
+class _Pending:
+    """A connection that has not logged in yet, and how far it got."""
+
+    host: str
+    task: asyncio.Task
+    since: float
+    stage: int = CONNECTED
+    evicted: str | None = None
+
+
+class _ByteBudget:
+    """Bytes of large frames being read or decoded at once; waiters are served in order."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity, self.used = capacity, 0
+        self._waiters: collections.deque[tuple[int, asyncio.Future]] = collections.deque()
+
+    async def acquire(self, size: int) -> None:
+        """Wait until ``size`` bytes fit in the budget, then take them."""
+        if not self._waiters and self.used + size <= self.capacity:
+            self.used += size
+            return
+        future = asyncio.get_running_loop().create_future()
+        self._waiters.append((size, future))
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.release(size)
+            raise
+
+    def release(self, size: int) -> None:
+        """Give ``size`` bytes back and wake the waiters that now fit."""
+        self.used -= size
+        while self._waiters:
+            wanted, future = self._waiters[0]
+            if future.cancelled():
+                self._waiters.popleft()
+                continue
+            if self.used + wanted > self.capacity:
+                break
+            self._waiters.popleft()
+            self.used += wanted
+            future.set_result(None)
+
+
+def _default_verifications() -> int:
+    return min(4, os.cpu_count() or 1)
 
 
 @dataclass
@@ -66,7 +143,24 @@ class ServerOptions:
     max_frame: int = wire.DEFAULT_MAX_FRAME
     read_timeout: float = 10.0
     idle_timeout: float = 600.0
+    #: logged-in clients at once (connections still logging in have slots of their own)
     max_connections: int = 512
+    #: connections not logged in yet, all addresses together
+    max_pending: int = 128
+    #: connections not logged in yet from one address
+    max_pending_per_address: int = 16
+    #: passwords checked at once for one address
+    max_logins_per_address: int = 2
+    #: passwords checked at once in all (each scrypt check holds 128 MiB)
+    max_verifications: int = field(default_factory=_default_verifications)
+    #: seconds a new connection has to send its hello and its login
+    login_timeout: float = 5.0
+    #: the penalty after a failed login: this many seconds, doubling per failure ...
+    login_penalty: float = 0.25
+    #: ... up to this many
+    login_penalty_cap: float = 5.0
+    #: bytes of large frames read, decoded and answered at once (0: max_frame)
+    frame_memory: int = 0
     drain_timeout: float = 30.0
 
     def __post_init__(self) -> None:
@@ -78,6 +172,19 @@ class ServerOptions:
             )
         if self.security_layer == "TLS" and not (self.tls_cert and self.tls_key):
             raise ValueError("the TLS layer needs a certificate and a key (--tls-cert, --tls-key)")
+        for name in (
+            "max_frame",
+            "max_connections",
+            "max_pending",
+            "max_pending_per_address",
+            "max_logins_per_address",
+            "max_verifications",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if self.login_timeout <= 0:
+            raise ValueError(f"login_timeout must be positive, not {self.login_timeout}")
+        self.frame_memory = max(self.frame_memory or self.max_frame, self.max_frame)
 
 
 def error_kind(error: BaseException) -> str:
@@ -125,12 +232,22 @@ class SocketServer:
             raise TypeError(f"unknown server options: {', '.join(sorted(unknown))}")
         self.options = ServerOptions(**options)
         self.users = auth.load_users(self.options.users_file)
-        self.throttle = auth.FailureThrottle()
+        self.throttle = auth.FailureThrottle(
+            self.options.login_penalty,
+            max(self.options.login_penalty, self.options.login_penalty_cap),
+        )
         self.identity: Any = None
         self._worker: StoreWorker | None = None
         self._replies: OrderedDict[tuple[str, str], tuple[int, dict[str, Any]]] = OrderedDict()
         self._running: dict[tuple[str, str, int], asyncio.Task] = {}
         self._connections: set[asyncio.Task] = set()
+        self._sessions = 0
+        self._pending: dict[str, list[_Pending]] = {}
+        self._pending_count = 0
+        self._login_slots: dict[str, asyncio.Semaphore] = {}
+        self._verify_slots: asyncio.Semaphore | None = None
+        self._frame_memory = _ByteBudget(self.options.frame_memory)
+        self._decoder: ThreadPoolExecutor | None = None
         self._busy = 0
         self._stop: asyncio.Event | None = None
         self.port: int | None = None
@@ -177,7 +294,9 @@ class SocketServer:
         opts = self.options
         if opts.security_layer == "AES":
             key_file = opts.key_file or os.environ.get("TRACK_SERVER_KEY_FILE") or DEFAULT_KEY_FILE
-            self.identity = crypto.load_identity(os.path.expanduser(key_file))
+            key_file = os.path.expanduser(key_file)
+            _check_private(key_file, "the server's key file (--key-file)")
+            self.identity = crypto.load_identity(key_file)
             log.info("server key fingerprint: %s", crypto.identity_fingerprint(self.identity))
         if not self.users:
             scope = (
@@ -196,9 +315,16 @@ class SocketServer:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self._stop.set)
         self._announce()
+        self._verify_slots = asyncio.Semaphore(self.options.max_verifications)
+        self._decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="track-decode")
         self._worker = StoreWorker(self._store())
+        tls = self._tls_context()
         server = await asyncio.start_server(
-            self._handle, self.options.host, self.options.port, ssl=self._tls_context()
+            self._handle,
+            self.options.host,
+            self.options.port,
+            ssl=tls,
+            ssl_handshake_timeout=self.options.login_timeout if tls else None,
         )
         self.port = server.sockets[0].getsockname()[1]
         log.info(
@@ -215,6 +341,7 @@ class SocketServer:
         for task in list(self._connections):
             task.cancel()
         await asyncio.gather(*self._connections, return_exceptions=True)
+        self._decoder.shutdown(wait=False, cancel_futures=True)
         await loop.run_in_executor(None, self._worker.close)
         log.info("store committed; server stopped")
 
@@ -230,50 +357,227 @@ class SocketServer:
         assert task is not None
         self._connections.add(task)
         peer = writer.get_extra_info("peername") or ("?", 0)
-        where = f"{peer[0]}:{peer[1]}"
+        host, where = peer[0], f"{peer[0]}:{peer[1]}"
+        pending: _Pending | None = None
         try:
-            await self._converse(reader, writer, peer[0], where)
+            if self._sessions >= self.options.max_connections:
+                limit = self.options.max_connections
+                await self._refuse_unread(
+                    reader,
+                    writer,
+                    "busy",
+                    f"too many connections: this server serves at most {limit} logged-in "
+                    "clients at once; retry later",
+                )
+                raise Refused(f"too many connections ({limit} logged-in clients)")
+            pending = self._admit(host, task)
+            if pending is None:
+                limit = self.options.max_pending_per_address
+                await self._refuse_unread(
+                    reader,
+                    writer,
+                    "busy",
+                    f"too many logins in progress from {host} (max {limit}); retry later",
+                )
+                raise Refused(f"too many logins in progress from {host} (max {limit})")
+            await self._converse(reader, writer, host, where, pending)
         except Refused as error:
             log.warning("%s: refused: %s", where, error)
+        except Dropped as error:
+            log.warning("%s: dropped: %s", where, error)
         except (asyncio.TimeoutError, TimeoutError):
             log.warning("%s: dropped: read timed out", where)
         except asyncio.IncompleteReadError:
             log.info("%s: disconnected", where)
         except (wire.FrameError, crypto.HandshakeError) as error:
-            log.warning("%s: dropped: %s", where, error)
+            if self.users and pending is not None and pending.stage == LOGGED_IN:
+                # the client must log in again (scrypt) to go on: that login waits, like after
+                # a failed one, so looping "log in, send a hostile frame" is slowed down too
+                wait = self.throttle.failed(host)
+                log.warning(
+                    "%s: dropped: %s; %s waits %g s before its next login", where, error, host, wait
+                )
+            else:
+                log.warning("%s: dropped: %s", where, error)
         except (ConnectionError, ssl.SSLError) as error:
             log.info("%s: connection lost (%s)", where, error)
         except asyncio.CancelledError:
-            pass
+            if pending is not None and pending.evicted:
+                log.warning("%s: dropped: %s", where, pending.evicted)
         finally:
+            if pending is not None:
+                self._forget(pending)
             self._connections.discard(task)
             writer.close()
 
-    async def _converse(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, where: str
-    ) -> None:
-        if len(self._connections) > self.options.max_connections:
-            raise Refused(f"too many connections (max {self.options.max_connections})")
-        if not self.users and not self.options.allow_remote_without_users and not _loopback(host):
-            raise Refused("non-loopback client while the server has no users")
-        timeout = self.options.read_timeout
-        hello = wire.decode(await wire.read_frame(reader, HANDSHAKE_MAX, timeout, timeout))
-        channel = await self._negotiate(hello, writer)
-        login = wire.decode(
-            channel.open(await wire.read_frame(reader, HANDSHAKE_MAX, timeout, timeout))
-        )
-        session = await self._login(reader, writer, channel, login, host)
-        log.info("%s: %s logged in", where, session[0])
-        while True:
-            data = await wire.read_frame(
-                reader, self.options.max_frame, self.options.idle_timeout, timeout
+    # ---- connections that have not logged in yet ----------------------------------------
+
+    def _admit(self, host: str, task: asyncio.Task) -> _Pending | None:
+        """Count a new connection as pending; evict the stalest one past a cap (None: refuse).
+
+        The stalest is, of the same address when that address is over its cap (of any address
+        when all of them together are), the connection that got least far (idle before
+        stopped after the handshake), the oldest of those. So a flood of idle connections
+        evicts only its own, and a client that has sent its hello is safe from it; a connection
+        whose login is being checked is never evicted. The newcomer is never the one evicted:
+        when only connections being checked are left, it is refused instead.
+        """
+        entry = _Pending(host, task, asyncio.get_running_loop().time())
+        mine = self._pending.setdefault(host, [])
+        mine.append(entry)
+        self._pending_count += 1
+        opts = self.options
+        if len(mine) > opts.max_pending_per_address:
+            reason = (
+                f"evicted: {host} holds more than {opts.max_pending_per_address} connections "
+                "that have not logged in"
             )
-            request = wire.decode(channel.open(data))
-            self._busy += 1
+            if not self._evict(mine, entry, reason):
+                return None
+        if self._pending_count > opts.max_pending:
+            everyone = [p for waiting in self._pending.values() for p in waiting]
+            reason = f"evicted: more than {opts.max_pending} connections have not logged in"
+            if not self._evict(everyone, entry, reason):
+                return None
+        return entry
+
+    def _evict(self, candidates: list[_Pending], newcomer: _Pending, reason: str) -> bool:
+        """Close the stalest of ``candidates`` (see :meth:`_admit`); False: refuse the newcomer."""
+        victims = [p for p in candidates if p.stage < LOGGING_IN and p is not newcomer]
+        victim = min(victims, key=lambda p: (p.stage, p.since)) if victims else newcomer
+        self._forget(victim)
+        if victim is newcomer:
+            return False
+        victim.evicted = reason
+        victim.task.cancel()
+        return True
+
+    def _forget(self, entry: _Pending) -> None:
+        """No longer count ``entry`` as pending (it logged in, left or was evicted)."""
+        mine = self._pending.get(entry.host)
+        if mine is None or entry not in mine:
+            return
+        mine.remove(entry)
+        self._pending_count -= 1
+        if not mine:
+            del self._pending[entry.host]
+            self._login_slots.pop(entry.host, None)
+
+    async def _refuse_unread(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, kind: str, message: str
+    ) -> None:
+        """Refuse a connection before reading it: take its hello first, so the reply is seen.
+
+        (Closing a socket with unread data sends a reset, which may overtake the refusal.)
+        """
+        unread = (asyncio.TimeoutError, TimeoutError, asyncio.IncompleteReadError, wire.FrameError)
+        with contextlib.suppress(*unread):
+            await wire.read_frame(reader, HANDSHAKE_MAX, REFUSAL_GRACE, REFUSAL_GRACE)
+        await _send_plain(writer, _refusal(kind, message))
+
+    async def _read_login_frame(self, reader: asyncio.StreamReader, deadline: float) -> bytes:
+        left = deadline - asyncio.get_running_loop().time()
+        try:
+            if left <= 0:
+                raise TimeoutError
+            return await wire.read_frame(reader, HANDSHAKE_MAX, left, left)
+        except (asyncio.TimeoutError, TimeoutError):
+            raise Dropped(f"no login within {self.options.login_timeout:g} s") from None
+
+    async def _converse(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        host: str,
+        where: str,
+        pending: _Pending,
+    ) -> None:
+        deadline = asyncio.get_running_loop().time() + self.options.login_timeout
+        hello = wire.decode(await self._read_login_frame(reader, deadline))
+        if not self.users and not self.options.allow_remote_without_users and not _loopback(host):
+            await _send_plain(
+                writer,
+                _refusal(
+                    "no_users",
+                    "this server has no users configured, so it accepts only loopback clients "
+                    "(its operator must add users with `track users add` and --users, or start "
+                    "it with --allow-remote-without-users)",
+                ),
+            )
+            raise Refused("non-loopback client while the server has no users")
+        wait = self.throttle.penalty(host)
+        if wait:
+            await _send_plain(writer, _penalty_refusal(host, wait))
+            raise Refused(f"{host} is in its penalty period after a failed login ({wait:.2f} s)")
+        channel = await self._negotiate(hello, writer)
+        pending.stage = GREETED
+        login = wire.decode(channel.open(await self._read_login_frame(reader, deadline)))
+        pending.stage = LOGGING_IN
+        session = await self._login(reader, writer, channel, login, host)
+        self._forget(pending)
+        pending.stage = LOGGED_IN
+        if self._sessions >= self.options.max_connections:
+            limit = self.options.max_connections
+            message = f"too many connections: this server serves at most {limit} logged-in clients"
+            await _send_sealed(writer, channel, _refusal("busy", message + "; retry later"))
+            raise Refused(f"too many connections ({limit} logged-in clients)")
+        await _send_sealed(writer, channel, {"ok": True})
+        log.info("%s: %s logged in", where, session[0])
+        self._sessions += 1
+        try:
+            await self._serve_requests(reader, writer, channel, session)
+        finally:
+            self._sessions -= 1
+
+    async def _serve_requests(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        channel: Any,
+        session: tuple[str, str],
+    ) -> None:
+        """Answer requests one at a time until the client leaves or misbehaves.
+
+        A frame above :data:`INLINE_FRAME` is read, decoded (on the decoding thread) and
+        answered while it holds its size from the shared ``frame_memory`` budget, so only so
+        many bytes of large frames, and what they decode into, are alive at once.
+        """
+        opts = self.options
+        loop = asyncio.get_running_loop()
+        while True:
+            header = await asyncio.wait_for(reader.readexactly(wire.HEADER.size), opts.idle_timeout)
+            (length,) = wire.HEADER.unpack(header)
+            if length > opts.max_frame:
+                raise wire.FrameError(
+                    f"frame of {length} bytes exceeds the maximum of {opts.max_frame}"
+                )
+            large = length > INLINE_FRAME
+            if large:
+                await self._frame_memory.acquire(length)
             try:
-                reply = await self._answer(session, request)
-                writer.write(wire.frame(channel.seal(wire.encode(reply))))
-                await writer.drain()
+                data = await asyncio.wait_for(reader.readexactly(length), opts.read_timeout)
+                if large:
+                    request = await loop.run_in_executor(
+                        self._decoder, _open_and_decode, channel, data
+                    )
+                else:
+                    request = wire.decode(channel.open(data))
+                del data
+                if not isinstance(request, dict) or not isinstance(request.get("id"), int):
+                    del request  # not kept alive by the traceback
+                    raise wire.FrameError("a request must be a map with an integer id")
+                self._busy += 1
+                try:
+                    reply = await self._answer(session, request)
+                except BaseException:
+                    self._busy -= 1
+                    raise
+                del request
+            finally:
+                if large:
+                    self._frame_memory.release(length)
+            try:
+                await _send_sealed(writer, channel, reply)
             finally:
                 self._busy -= 1
 
@@ -281,19 +585,19 @@ class SocketServer:
         layer = self.options.security_layer
         if not isinstance(hello, dict) or hello.get("track") != wire.VERSION:
             version = hello.get("track") if isinstance(hello, dict) else None
-            await _send_plain(
-                writer,
-                {
-                    "error": f"unsupported wire version {version!r}; "
-                    f"this server speaks {wire.VERSION}"
-                },
-            )
+            message = f"unsupported wire version {version!r}; this server speaks {wire.VERSION}"
+            await _send_plain(writer, _refusal("version", message))
             raise Refused(f"bad hello (wire version {version!r})")
         if hello.get("layer") != layer:
-            await _send_plain(writer, {"error": f"this server requires security layer {layer}"})
+            message = f"this server requires security layer {layer}"
+            await _send_plain(writer, _refusal("layer", message))
             raise Refused(f"client asked for layer {hello.get('layer')}, server uses {layer}")
         if layer == "AES":
-            reply, channel = crypto.server_accept(hello, self.identity)
+            try:
+                reply, channel = crypto.server_accept(hello, self.identity)
+            except crypto.HandshakeError as error:
+                await _send_plain(writer, _refusal("malformed", f"malformed hello: {error}"))
+                raise Refused(f"malformed hello: {error}") from None
         else:
             reply, channel = {}, crypto.PlainChannel()
         await _send_plain(writer, {"track": wire.VERSION, "layer": layer, **reply})
@@ -307,28 +611,62 @@ class SocketServer:
         login: Any,
         host: str,
     ) -> tuple[str, str]:
+        """Check a login frame; refuse (telling the client why) or return (user, session)."""
         if not isinstance(login, dict):
-            raise Refused("malformed login")
+            login = {"session": None}
         username, password, session = login.get("user"), login.get("password"), login.get("session")
-        if not isinstance(session, str) or len(session) > 64:
-            raise Refused("malformed login (session)")
-        if inspect.iscoroutinefunction(self.authenticate):
-            ok = await self.authenticate(reader, username, password)
-        else:
-            loop = asyncio.get_running_loop()
-            ok = await loop.run_in_executor(None, self.authenticate, reader, username, password)
-        if not ok:
-            await asyncio.sleep(self.throttle.delay(host))
+        problem = _malformed(username, password, session)
+        if problem is not None:
             self.throttle.failed(host)
-            reply = {"error": "authentication failed: wrong user name or password"}
-            writer.write(wire.frame(channel.seal(wire.encode(reply))))
-            await writer.drain()
+            await _send_sealed(
+                writer, channel, _refusal("malformed", f"malformed login: {problem}")
+            )
+            raise Refused(f"malformed login ({problem})")
+        slots = self._login_slots.setdefault(
+            host, asyncio.Semaphore(self.options.max_logins_per_address)
+        )
+        assert self._verify_slots is not None
+        async with slots, self._verify_slots:
+            wait = self.throttle.penalty(host)
+            if wait:
+                await _send_sealed(writer, channel, _penalty_refusal(host, wait))
+                raise Refused(
+                    f"login of {username!r} not checked: {host} is in its penalty period "
+                    f"after a failed login ({wait:.2f} s)"
+                )
+            ok = await self._authenticated(reader, username, password, writer, channel)
+            if not ok:  # counted before the next waiting login of this address is let in
+                wait = self.throttle.failed(host)
+        if not ok:
+            reply = _refusal("credentials", "authentication failed: wrong user name or password")
+            await _send_sealed(writer, channel, reply)
             missing = "no password" if not password else "wrong password or unknown user"
-            raise Refused(f"login failed for user {username!r} ({missing})")
-        self.throttle.succeeded(host)
-        writer.write(wire.frame(channel.seal(wire.encode({"ok": True}))))
-        await writer.drain()
+            raise Refused(
+                f"login failed for user {username!r} ({missing}); "
+                f"{host} waits {wait:g} s before its next login is checked"
+            )
         return str(username or "anonymous"), session
+
+    async def _authenticated(
+        self,
+        reader: asyncio.StreamReader,
+        username: str | None,
+        password: str | None,
+        writer: asyncio.StreamWriter,
+        channel: Any,
+    ) -> bool:
+        try:
+            if inspect.iscoroutinefunction(self.authenticate):
+                return bool(await self.authenticate(reader, username, password))
+            loop = asyncio.get_running_loop()
+            return bool(
+                await loop.run_in_executor(None, self.authenticate, reader, username, password)
+            )
+        except Exception as error:  # a custom authenticate() that raised: refuse, keep serving
+            log.exception("authenticate() raised for user %r", username)
+            message = "the server could not check the login (its log says why)"
+            await _send_sealed(writer, channel, _refusal("error", message))
+            raise Refused(f"authenticate() raised {type(error).__name__}") from None
 
     # ---- requests -----------------------------------------------------------------------
 
@@ -419,6 +757,69 @@ class SocketServer:
 async def _send_plain(writer: asyncio.StreamWriter, message: dict[str, Any]) -> None:
     writer.write(wire.frame(wire.encode(message)))
     await writer.drain()
+
+
+async def _send_sealed(writer: asyncio.StreamWriter, channel: Any, message: dict[str, Any]) -> None:
+    writer.write(wire.frame(channel.seal(wire.encode(message))))
+    await writer.drain()
+
+
+def _open_and_decode(channel: Any, data: bytes) -> Any:
+    """Decrypt and decode a large frame (on the decoding thread).
+
+    The cyclic garbage collector is paused meanwhile: a frame can hold millions of containers,
+    and the collections their creation would trigger double the decoding time.
+    """
+    plain = channel.open(data)
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return wire.decode(plain)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _refusal(kind: str, message: str, retry_after: float | None = None) -> dict[str, Any]:
+    """What a refused client reads: why, and what kind of refusal (see the client's errors).
+
+    ``busy`` and ``penalty`` may pass if the client retries (after ``retry_after`` seconds);
+    ``no_users``, ``credentials``, ``malformed``, ``version``, ``layer`` and ``error`` will not.
+    """
+    reply: dict[str, Any] = {"error": message, "refused": kind}
+    if retry_after is not None:
+        reply["retry_after"] = round(retry_after, 3)
+    return reply
+
+
+def _penalty_refusal(host: str, wait: float) -> dict[str, Any]:
+    message = f"too many failed logins from {host}: retry in {wait:.2f} s"
+    return _refusal("penalty", message, retry_after=wait)
+
+
+def _malformed(username: Any, password: Any, session: Any) -> str | None:
+    """What is wrong with a login's fields (None: they are well-formed)."""
+    if not isinstance(session, str) or not 0 < len(session) <= 64:
+        return "the session must be a string of 1 to 64 characters"
+    if not isinstance(username, (str, type(None))) or not isinstance(password, (str, type(None))):
+        return "the user name and password must be strings"
+    if len(username or "") > 256 or len(password or "") > 1024:
+        return "the user name or password is too long"
+    return None
+
+
+def _check_private(path: str, what: str) -> None:
+    """Refuse to use a private key that others may read or change (mode must be 0600 or less)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ValueError(
+            f"{what} {path} is accessible to its group or to everyone "
+            f"(mode {stat.S_IMODE(mode):04o}): anyone who reads it can impersonate this server. "
+            f"Restrict it with: chmod 600 {path}"
+        )
 
 
 def _loopback(host: str) -> bool:

@@ -45,6 +45,12 @@ VERSION = 1
 #: Largest frame accepted by default (16 MiB); a bigger announced length closes the connection.
 DEFAULT_MAX_FRAME = 16 * 1024 * 1024
 HEADER = struct.Struct(">I")
+#: A frame may decode into one array, map or track object per this many bytes of it ...
+CONTAINER_BYTES = 8
+#: ... plus this many, whatever its size (see :class:`_Budget`).
+CONTAINER_FLOOR = 4096
+#: A track object (extension type) counts as this many containers.
+EXT_WEIGHT = 16
 
 TRIAL, GROUP, PROJECT, BATCH, STATUS, TRIAL_REF = range(1, 7)
 
@@ -84,16 +90,17 @@ _BUILDERS: dict[int, Any] = {
 }
 
 
-def _ext_hook(code: int, data: bytes) -> Any:
+def _ext_hook(code: int, data: bytes, budget: _Budget) -> Any:
     """Rebuild a track object; its code is checked before a byte of its payload is decoded.
 
     A payload is a plain document: track never nests extension types, so a nested one is
     refused at once (decoding it would recurse through the C decoder, whose stack a few
-    hundred levels exhaust).
+    hundred levels exhaust). It draws on the budget of the frame holding it.
     """
     if code != TRIAL_REF and code not in _BUILDERS:
         raise FrameError(f"unknown extension type {code}")
-    doc = _unpack(data, _no_nested_ext)
+    budget.spend(EXT_WEIGHT)
+    doc = _unpack(data, _no_nested_ext, budget)
     if code == TRIAL_REF:
         if not isinstance(doc, list) or len(doc) != 2:
             raise FrameError("a trial reference must hold [hash, revision]")
@@ -115,8 +122,41 @@ def encode(obj: Any) -> bytes:
     return msgpack.packb(obj, default=_default, use_bin_type=True, datetime=False)
 
 
-def _unpack(data: bytes, ext_hook: Any) -> Any:
-    """Decode with every element count bounded by the size of ``data``.
+class _Budget:
+    """How many more arrays, maps and track objects one frame may decode into.
+
+    An empty array is 1 byte on the wire and a ~64-byte list once decoded, and a trial
+    reference ~6 bytes for a ~1 KiB object, so counts bounded by the frame size alone still
+    let 16 MiB expand to gigabytes. A frame gets one container per :data:`CONTAINER_BYTES`
+    bytes (plus :data:`CONTAINER_FLOOR`); a track object costs :data:`EXT_WEIGHT` of them.
+    Real payloads stay well inside: a metric point ``[step, value, time]`` takes >= 12 bytes.
+    """
+
+    __slots__ = ("left", "size")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.left = CONTAINER_FLOOR + size // CONTAINER_BYTES
+
+    def spend(self, weight: int) -> None:
+        """Take ``weight`` from the budget; raises :class:`FrameError` once it is spent."""
+        self.left -= weight
+        if self.left < 0:
+            raise FrameError(
+                f"a payload of {self.size} bytes holds more arrays, maps and track objects than "
+                f"its size allows (1 per {CONTAINER_BYTES} bytes, plus {CONTAINER_FLOOR})"
+            )
+
+    def container(self, obj: Any) -> Any:
+        """``msgpack``'s list and map hook: count one container, keep it as it is."""
+        self.left -= 1
+        if self.left < 0:
+            self.spend(0)
+        return obj
+
+
+def _unpack(data: bytes, ext_hook: Any, budget: _Budget) -> Any:
+    """Decode with every element count bounded by the size of ``data``, drawing on ``budget``.
 
     An array or map cannot hold more elements than the bytes left to encode them, so a small
     frame announcing a huge container is refused before anything is allocated for it.
@@ -127,6 +167,8 @@ def _unpack(data: bytes, ext_hook: Any) -> Any:
     return msgpack.unpackb(
         data,
         ext_hook=ext_hook,
+        list_hook=budget.container,
+        object_hook=budget.container,
         raw=False,
         strict_map_key=True,
         max_str_len=size,
@@ -139,8 +181,9 @@ def _unpack(data: bytes, ext_hook: Any) -> Any:
 
 def decode(data: bytes) -> Any:
     """msgpack bytes back into values; malformed or hostile input raises :class:`FrameError`."""
+    budget = _Budget(len(data))
     try:
-        return _unpack(data, _ext_hook)
+        return _unpack(data, lambda code, payload: _ext_hook(code, payload, budget), budget)
     except FrameError:
         raise
     except Exception as error:  # msgpack raises many types on garbage; all mean "bad frame"
