@@ -346,6 +346,7 @@ def test_exit_never_hangs_and_spills_unsent_points(tmp_path: Path) -> None:
     assert done.returncode == 0 and time.monotonic() - began < 30
     (spill,) = tmp_path.glob("track-spill-*.jsonl")
     assert str(spill) in done.stderr
+    assert spill.stat().st_mode & 0o777 == 0o600, "the spill file is readable by others"
     uid = done.stdout.strip()
     replay = subprocess.run(
         ["track", "replay", str(spill), "--store", f"file://{store_file}"],

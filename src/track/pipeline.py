@@ -37,7 +37,7 @@ from track.persistence.protocol import Protocol, TrialBatch, WriteRefused
 from track.structure import Trial
 from track.utils.memory import gc_paused
 
-__all__ = ["PipelineOptions", "ReplayReport", "WritePipeline", "replay_spill"]
+__all__ = ["PipelineOptions", "ReplayReport", "WritePipeline", "append_spill", "replay_spill"]
 
 log = logging.getLogger("track.pipeline")
 
@@ -340,10 +340,21 @@ class WritePipeline:
 
     def _write_spill(self, pending: list[tuple[Trial, TrialBatch]]) -> str:
         path = self.spill_path()
-        with open(path, "a", encoding="utf-8") as file:
-            for trial, batch in pending:
-                file.write(json.dumps({"trial": trial.uid, "batch": batch.to_doc()}) + "\n")
+        append_spill(path, pending)
         return path
+
+
+def append_spill(path: str, pending: list[tuple[Trial, TrialBatch]]) -> None:
+    """Append batches to a spill file, created readable by its owner only (mode 0600).
+
+    A spill file holds what was logged, so it gets the protection a store file would.
+    """
+    lines = "".join(
+        json.dumps({"trial": trial.uid, "batch": batch.to_doc()}) + "\n" for trial, batch in pending
+    )
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(descriptor, "a", encoding="utf-8") as file:
+        file.write(lines)
 
 
 @dataclass
@@ -410,7 +421,8 @@ def _rewrite(path: str, lines: list[str]) -> None:
         os.unlink(path)
         return
     temporary = f"{path}.tmp-{os.getpid()}"
-    with open(temporary, "w", encoding="utf-8") as file:
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
         file.writelines(line if line.endswith("\n") else line + "\n" for line in lines)
         file.flush()
         os.fsync(file.fileno())

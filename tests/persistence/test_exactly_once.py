@@ -98,6 +98,7 @@ def test_replay_applies_a_spilled_batch_older_than_an_applied_one(
     pipeline.close()
     spill = Path(pipeline.spill_path())
     assert len(spill.read_text().splitlines()) == 1
+    assert spill.stat().st_mode & 0o777 == 0o600, "the spill file is readable by others"
     assert steps(store, present) == [0]
 
     created = new_trial(store, "later")

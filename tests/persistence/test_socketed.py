@@ -131,6 +131,7 @@ def test_unreachable_server_spills_then_replay_delivers(tmp_path: Path) -> None:
         server.kill()
         client.log_trial_batch(trial, TrialBatch(writer="w", seq=1, metrics=[("x", 0, 7.0, 0.0)]))
         assert client.spill_file is not None and Path(client.spill_file).exists()
+        assert Path(client.spill_file).stat().st_mode & 0o777 == 0o600, "readable by others"
         server.start()
         command = [sys.executable, "-m", "track.cli", "replay", client.spill_file]
         done = subprocess.run([*command, "--store", server.uri()], capture_output=True, text=True)

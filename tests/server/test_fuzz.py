@@ -134,3 +134,48 @@ def test_server_serves_after_the_fuzzing(server: ServerProcess) -> None:
     client = SocketClient(server.uri(user="anyone", password="x"))
     client.new_project(Project(name="after-fuzz"))
     assert [p.name for p in client.fetch_projects({"name": "after-fuzz"})] == ["after-fuzz"]
+
+
+HOSTILE_SERVER_CHILD = """
+import sys
+from track.persistence.socketed import SocketClient
+try:
+    SocketClient(f"socket://127.0.0.1:{sys.argv[1]}?security_layer=none&timeout=2").close()
+except Exception as error:
+    print(type(error).__name__)
+"""
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_a_hostile_server_reply_never_crashes_the_client(name: str) -> None:
+    """A 'server' answering the hello with a hostile frame gets a clean error from the client."""
+    import subprocess
+    import sys
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    listener.settimeout(30)
+
+    def answer() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(wire.frame(HOSTILE[name]))
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", HOSTILE_SERVER_CHILD, str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        listener.close()
+    assert done.returncode == 0, f"the client crashed ({done.returncode}): {done.stderr[-500:]}"
+    assert done.stdout.strip() in ("ServerUnreachable", "ServerRefused", "FrameError"), done.stdout

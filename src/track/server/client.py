@@ -19,7 +19,6 @@ also ``TRACK_SERVER_TIMEOUT``, default 60), ``read_timeout`` (default 60), ``spi
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -33,6 +32,7 @@ from typing import Any
 from track.configuration import options
 from track.persistence.protocol import Protocol, TrialBatch, TrialNotFound, WriteRefused
 from track.persistence.utils import URI, parse_uri
+from track.pipeline import append_spill
 from track.server import crypto, wire
 from track.server.known import KnownServers, ServerKeyChanged, known_servers_path, server_name
 from track.structure import Project, Trial, TrialGroup
@@ -346,8 +346,7 @@ class SocketClient(Protocol):
                 )
                 log.error(message)
                 print(message, file=sys.stderr)
-        with open(self.spill_file, "a", encoding="utf-8") as file:
-            file.write(json.dumps({"trial": trial.uid, "batch": batch.to_doc()}) + "\n")
+        append_spill(self.spill_file, [(trial, batch)])
         return True
 
     def log_trial_arguments(self, trial: Trial, **kwargs: Any) -> None:
