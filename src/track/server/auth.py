@@ -23,6 +23,7 @@ from typing import Any
 
 __all__ = [
     "FailureThrottle",
+    "check_credentials",
     "hash_password",
     "load_users",
     "parse_users",
