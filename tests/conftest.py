@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from optional import require, unavailable
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
@@ -69,13 +71,11 @@ POSTGRES = os.environ.get("TRACK_TEST_POSTGRES", "postgresql://postgres@127.0.0.
 
 def postgres_or_skip() -> str:
     """The test PostgreSQL's URI; skips when it is unreachable, fails instead when CI=true."""
-    psycopg = pytest.importorskip("psycopg")
+    psycopg = require("psycopg")
     try:
         psycopg.connect(POSTGRES, connect_timeout=3).close()
     except psycopg.OperationalError as error:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true and PostgreSQL at {POSTGRES} is unreachable: {error}")
-        pytest.skip(f"PostgreSQL at {POSTGRES} is unreachable")
+        unavailable(f"PostgreSQL at {POSTGRES} is unreachable: {error}")
     return POSTGRES
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -17,13 +16,6 @@ from track.persistence import get_protocol
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "train_mlp.py"
 EPOCHS = 6
-
-
-def sql_store_available() -> bool:
-    """True once the SQL store module (being written alongside) exists and defines its class."""
-    if importlib.util.find_spec("track.persistence.sql") is None:
-        return False
-    return hasattr(importlib.import_module("track.persistence.sql"), "SQLProtocol")
 
 
 STORES = ["ephemeral", "file", "default", "sqlite"]
@@ -50,9 +42,6 @@ def printed_report(stdout: str) -> dict[str, Any]:
 @pytest.mark.parametrize("kind", STORES)
 def test_train_mlp_example(kind: str, tmp_path: Path) -> None:
     """train_mlp.py completes, prints a short report and stores every epoch and batch."""
-    uses_sql = kind == "sqlite" or (kind == "default" and DEFAULT_URI.startswith("sqlite"))
-    if uses_sql and not sql_store_available():
-        pytest.skip("track.persistence.sql.SQLProtocol does not exist yet")
     extra, uri = store_args(kind, tmp_path)
     done = subprocess.run(
         [sys.executable, str(EXAMPLE), "--epochs", str(EPOCHS), "--samples", "1000", *extra],

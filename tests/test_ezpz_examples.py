@@ -12,12 +12,14 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("wandb", reason="needs wandb (pip install track[wandb])")
-pytest.importorskip("torch")
+from optional import require
 
-import torch
+require("wandb", reason="needs wandb (pip install track[wandb])")
+require("torch")
 
-from forward.wandb_reader import history, run_file, run_record
+import torch  # noqa: E402
+
+from forward.wandb_reader import history, run_file, run_record  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -18,21 +18,23 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("wandb", reason="needs wandb (pip install track[wandb])")
-pytest.importorskip("mlflow", reason="needs mlflow-skinny (pip install track[mlflow])")
-pytest.importorskip("torch")
+from optional import require
 
-import torch
-from mlflow.tracking import MlflowClient
+require("wandb", reason="needs wandb (pip install track[wandb])")
+require("mlflow", reason="needs mlflow-skinny (pip install track[mlflow])")
+require("torch")
 
-from forward.mlflow_rest import mlflow_endpoint
-from forward.wandb_reader import config as wandb_config
-from forward.wandb_reader import history, run_file, run_record, summary
-from server.trackserver import make_tls
-from track.forward.base import MAX_CONSECUTIVE_FAILURES
-from track.persistence import get_protocol
-from track.structure import Trial
-from track.tracker import (
+import torch  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+from forward.mlflow_rest import mlflow_endpoint  # noqa: E402
+from forward.wandb_reader import config as wandb_config  # noqa: E402
+from forward.wandb_reader import history, run_file, run_record, summary  # noqa: E402
+from server.trackserver import make_tls  # noqa: E402
+from track.forward.base import MAX_CONSECUTIVE_FAILURES  # noqa: E402
+from track.persistence import get_protocol  # noqa: E402
+from track.structure import Trial  # noqa: E402
+from track.tracker import (  # noqa: E402
     CSVBackend,
     MLflowBackend,
     NullTracker,

@@ -6,6 +6,7 @@ import json
 import logging
 import mmap
 import os
+import random
 import signal
 import struct
 import subprocess
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from track import Status, TrackClient
+from track.liveness import STALE_AFTER_INTERVALS
 from track.persistence import get_protocol
 from track.persistence.memory import EphemeralProtocol
 from track.persistence.protocol import TrialBatch
@@ -30,7 +32,6 @@ CRASH_STORES = ["file", "sqlite"]
 def crash_store_uri(kind: str, tmp_path: Path) -> str:
     """A store another process can write and this one read back."""
     if kind == "sqlite":
-        pytest.importorskip("track.persistence.sql")
         return f"sqlite:///{tmp_path / 'store.db'}"
     return f"file://{tmp_path / 'store.json'}"
 
@@ -118,21 +119,26 @@ def stored_steps(trial: Trial) -> list[int]:
 
 
 @pytest.mark.parametrize("kind", CRASH_STORES)
-def test_sigkill_loses_at_most_one_flush_interval(kind: str, tmp_path: Path) -> None:
-    """SIGKILL mid-run: the store is readable and holds a gap-free prefix of what was logged."""
+def test_sigkill_keeps_a_gap_free_prefix_and_everything_already_stored(
+    kind: str, tmp_path: Path
+) -> None:
+    """SIGKILL mid-run: the store holds a gap-free prefix, with every point a reader saw before."""
+    seed = int(os.environ.get("TRACK_KILL_SEED") or random.randrange(2**32))
+    print(f"kill point seed {seed} (TRACK_KILL_SEED={seed} replays it)")
     uri = crash_store_uri(kind, tmp_path)
-    rate = 50_000.0
-    process, uid, logged = start_child(uri, tmp_path, 200_000, rate, "kill")
-    wait_for(lambda: logged() > 20_000)
-    time.sleep(0.1 + (os.getpid() % 7) / 10)  # a moment that varies from run to run
+    process, uid, logged = start_child(uri, tmp_path, 200_000, 50_000.0, "kill")
+    wait_for(lambda: logged() > 20_000 and stored_steps(stored_trial(uri, uid)))
+    seen = len(stored_steps(stored_trial(uri, uid)))
+    time.sleep(random.Random(seed).uniform(0.0, 0.7))  # the kill point
     process.kill()
     process.wait()
     count = logged()
     steps = stored_steps(stored_trial(uri, uid))
     assert steps == list(range(len(steps))), "points stored are a prefix, without holes"
-    missing = count - len(steps)
-    print(f"logged {count}, stored {len(steps)}, lost {missing}")
-    assert 0 <= missing <= rate * 0.2 * 2 + 2_000, f"lost {missing} points"
+    assert seen <= len(steps) <= count, (seen, len(steps), count)
+    print(
+        f"logged {count}, stored {len(steps)}, lost {count - len(steps)} (measured, not asserted)"
+    )
 
 
 @pytest.mark.parametrize("kind", CRASH_STORES)
@@ -173,24 +179,46 @@ def test_killed_running_trial_reads_interrupted_after_heartbeats(tmp_path: Path)
     wait_for(lambda: stored_trial(uri, uid).status == Status.Running)
     process.kill()
     process.wait()
-    killed_at = time.monotonic()
-    wait_for(lambda: stored_trial(uri, uid).status == Status.Interrupted, timeout=10)
-    assert time.monotonic() - killed_at >= 0.2  # not before the heartbeat could go stale
+    metadata = stored_trial(uri, uid).metadata
+    stale_at = metadata["heartbeat"] + STALE_AFTER_INTERVALS * metadata["heartbeat_interval"]
+
+    def interrupted() -> bool:
+        status = stored_trial(uri, uid).status
+        if status == Status.Interrupted:  # the reader's clock was at most time.time() now
+            assert time.time() > stale_at, "read Interrupted before the heartbeat went stale"
+        return status == Status.Interrupted
+
+    wait_for(interrupted, timeout=10)
     get_protocol(uri).commit(compact=True)  # fold the killed writer's journal into the document
     raw = json.loads(Path(tmp_path / "store.json").read_text())["trials"][uid]
     assert raw["status"]["name"] == "Running", "the stored status itself is left untouched"
 
 
-class SlowStore(EphemeralProtocol):
-    """An in-memory store that takes ``delay`` seconds per batch, like a distant database."""
+class StuckStore(EphemeralProtocol):
+    """An in-memory store whose batch writes wait until ``gate`` is set, like a stalled database."""
 
-    def __init__(self, delay: float) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.delay = delay
+        self.gate = threading.Event()
+        self.written = 0
 
     def log_trial_batch(self, trial: Trial, batch: TrialBatch) -> None:
-        time.sleep(self.delay)
+        self.gate.wait()
         super().log_trial_batch(trial, batch)
+        self.written += 1
+
+
+def logging_thread(trial, steps: range, done: list[int]) -> threading.Thread:
+    """A started thread logging ``a`` at each of ``steps``, appending each step once it returned."""
+
+    def work() -> None:
+        for step in steps:
+            trial.log_metrics(step=step, a=1.0)
+            done.append(step)
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    return thread
 
 
 def new_trial(store, **options) -> tuple[TrackClient, object]:
@@ -201,38 +229,37 @@ def new_trial(store, **options) -> tuple[TrackClient, object]:
     return client, trial
 
 
-def test_slow_store_does_not_slow_log_calls_until_buffer_is_full() -> None:
-    """Log calls stay fast while the buffer has room, then block until the store catches up."""
-    store = SlowStore(delay=0.5)
+def test_stuck_store_does_not_block_log_calls_until_buffer_is_full() -> None:
+    """Log calls return while the store is stuck and the buffer has room, then wait for it."""
+    store = StuckStore()
     _client, trial = new_trial(store, max_points=5_000, flush_interval=0.05)
-    durations = []
-    for step in range(4_000):
-        began = time.perf_counter()
-        trial.log_metrics(step=step, a=1.0)
-        durations.append(time.perf_counter() - began)
-    assert max(durations) < 0.4, "no call waited on the 0.5 s store while there was room"
-    began = time.perf_counter()
-    for step in range(4_000, 12_000):
-        trial.log_metrics(step=step, a=1.0)
-    assert time.perf_counter() - began >= 0.4, "a full buffer makes the caller wait"
+    done: list[int] = []
+    logging_thread(trial, range(4_000), done).join(timeout=60)  # the timeout is a hang guard
+    assert len(done) == 4_000 and store.written == 0, "a call waited on the store despite room"
+    blocked = logging_thread(trial, range(4_000, 12_000), done)
+    blocked.join(timeout=1)
+    assert blocked.is_alive() and len(done) <= 5_000, "a full buffer makes the caller wait"
+    assert store.written == 0
+    store.gate.set()
+    blocked.join(timeout=60)
+    assert len(done) == 12_000, "the caller went on once the store caught up"
     trial.finish()
     assert len(store.get_trial(trial.trial)[0].metrics["a"]) == 12_000
 
 
 def test_full_buffer_drops_oldest_with_counted_warning(caplog: pytest.LogCaptureFixture) -> None:
     """With on_full='drop' callers never block; dropped points are counted and warned once."""
-    store = SlowStore(delay=0.3)
+    store = StuckStore()
     client, trial = new_trial(store, max_points=1_000, on_full="drop", flush_interval=0.05)
+    done: list[int] = []
     with caplog.at_level(logging.WARNING, logger="track.pipeline"):
-        began = time.perf_counter()
-        for step in range(20_000):
-            trial.log_metrics(step=step, a=1.0)
-        elapsed = time.perf_counter() - began
+        logging_thread(trial, range(20_000), done).join(timeout=60)  # a hang guard
+        assert len(done) == 20_000 and store.written == 0, "a caller waited on the stuck store"
+    store.gate.set()
     trial.finish()
     dropped = client.pipeline.dropped_points
     kept = len(store.get_trial(trial.trial)[0].metrics["a"])
-    assert elapsed < 2.0, "blocking would take 20 batches x 0.3 s"
-    assert dropped > 0 and kept + dropped == 20_000, (kept, dropped)
+    assert kept + dropped == 20_000 and 0 < kept <= 1_000, (kept, dropped)
     assert sum("dropping the oldest points" in r.message for r in caplog.records) == 1
 
 
@@ -336,14 +363,13 @@ SPILL_CHILD = textwrap.dedent(
 def test_exit_never_hangs_and_spills_unsent_points(tmp_path: Path) -> None:
     """A store that never answers: exit takes the timeout, spills, and `track replay` restores."""
     store_file = tmp_path / "store.json"
-    began = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-c", SPILL_CHILD, str(store_file), str(tmp_path)],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=60,  # the hang guard: the store sleeps an hour and exit_timeout is 1 s
     )
-    assert done.returncode == 0 and time.monotonic() - began < 30
+    assert done.returncode == 0, done.stderr
     (spill,) = tmp_path.glob("track-spill-*.jsonl")
     assert str(spill) in done.stderr
     assert spill.stat().st_mode & 0o777 == 0o600, "the spill file is readable by others"

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from optional import require
 from track.persistence import get_protocol
 from track.persistence.protocol import Protocol
 from track.query import MAX_REGEX_LENGTH, QueryError, parse
@@ -96,7 +97,7 @@ def test_catastrophic_pattern_answers_on_every_store(store_uri: str) -> None:
 
 def test_catastrophic_pattern_answers_through_the_dashboard(store_uri: str) -> None:
     """``/api/trials?where=name~^(x|x)+y`` answers with the right row on every store."""
-    pytest.importorskip("starlette")
+    require("starlette")
     assert probe(store_uri, "dashboard", f"name~{CATASTROPHIC}") == ["x" * 39 + "y"]
 
 
@@ -158,7 +159,7 @@ def test_dashboard_refuses_bad_patterns_with_a_json_error(
     store: Protocol, where: str, message: str
 ) -> None:
     """The dashboard answers an overlong or unsupported ``$regex`` with 400 and the reason."""
-    pytest.importorskip("starlette")
+    require("starlette")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from starlette.testclient import TestClient

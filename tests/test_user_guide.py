@@ -169,7 +169,7 @@ def test_time_things() -> None:
     timer = doc["chronos"]["long_compute"]
     assert timer["count"] == 1
     assert timer["unit"] == "s"
-    assert 0.05 <= timer["avg"] < 5
+    assert timer["avg"] >= 0.05, "at least the block's sleep (no upper bound: load slows it)"
 
 
 def test_save_arbitrary_data() -> None:

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from clirunner import track
 
+from optional import require
+
 TRIAL_FIELDS = {"uid", "name", "status", "duration"}
 
 
@@ -102,7 +104,7 @@ def test_export_summary(sweep_store: str, tmp_path: Path) -> None:
 
 def test_export_parquet(sweep_store: str, tmp_path: Path) -> None:
     """``export --format parquet`` writes a table pyarrow reads back."""
-    pq = pytest.importorskip("pyarrow.parquet")
+    pq = require("pyarrow.parquet")
     out = tmp_path / "points.parquet"
     result = track("export", "--format", "parquet", "-o", str(out), "--store", sweep_store)
     assert result.code == 0, result.err

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from optional import require, unavailable
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sweep_example import run_sweep
 from uiprocess import PASSWORD, USER, running_ui
@@ -56,10 +58,8 @@ def users_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def browser() -> Iterator[object]:
     """Headless Debian chromium driven by Playwright (skipped without it, unless CI=true)."""
     if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
-        pytest.skip(f"{CHROMIUM} is missing")
-    playwright_api = pytest.importorskip("playwright.sync_api")
+        unavailable(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    playwright_api = require("playwright.sync_api")
     with playwright_api.sync_playwright() as playwright:
         instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         yield instance

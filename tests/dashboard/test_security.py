@@ -14,18 +14,20 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("starlette")
+from optional import require
+
+require("starlette")
 with warnings.catch_warnings():  # starlette 1.x nudges towards httpx2; httpx is what dev installs
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from test_api import LOCAL, fill
-from uiprocess import PASSWORD, USER, running_ui
+from test_api import LOCAL, fill  # noqa: E402
+from uiprocess import PASSWORD, USER, running_ui  # noqa: E402
 
-from track.dashboard.app import COOKIE, create_app
-from track.dashboard.auth import LoginThrottle, allowed_hosts, check_exposure, is_loopback
-from track.persistence import get_protocol
-from track.server.auth import hash_password
+from track.dashboard.app import COOKIE, create_app  # noqa: E402
+from track.dashboard.auth import LoginThrottle, allowed_hosts, check_exposure, is_loopback  # noqa: E402
+from track.persistence import get_protocol  # noqa: E402
+from track.server.auth import hash_password  # noqa: E402
 
 JSON = {"content-type": "application/json"}
 

@@ -10,8 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch", reason="needs torch (pip install track[dist])")
-mp = pytest.importorskip("torch.multiprocessing")
+from optional import require
+
+torch = require("torch", reason="needs torch (pip install track[dist])")
+mp = require("torch.multiprocessing")
 
 from track.persistence import get_protocol  # noqa: E402
 

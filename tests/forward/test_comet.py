@@ -7,10 +7,11 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import pytest
 from helpers import PARAMETERS, run_trial, stepped
 
-pytest.importorskip("comet_ml", reason="needs comet_ml (pip install track[comet])")
+from optional import require
+
+require("comet_ml", reason="needs comet_ml (pip install track[comet])")
 
 
 def archive_messages(folder: Path) -> list[dict[str, Any]]:

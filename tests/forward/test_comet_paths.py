@@ -10,12 +10,11 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import pytest
-
+from optional import require
 from server.trackserver import running_server
 from track import TrackClient
 
-pytest.importorskip("comet_ml", reason="needs comet_ml (pip install track[comet])")
+require("comet_ml", reason="needs comet_ml (pip install track[comet])")
 
 #: A 1x1 PNG: an image whose bytes travel in the batch (``base64``).
 PNG = base64.b64decode(

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 from helpers import PARAMETERS, run_trial, stepped
 
-pytest.importorskip("mlflow", reason="needs mlflow-skinny (pip install track[mlflow])")
+from optional import require
+
+require("mlflow", reason="needs mlflow-skinny (pip install track[mlflow])")
 
 
 def test_mlflow_matches_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

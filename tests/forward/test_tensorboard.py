@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from helpers import run_trial, stepped
 
-pytest.importorskip("tensorboardX", reason="needs tensorboardX (pip install track[tensorboard])")
+from optional import require
+
+require("tensorboardX", reason="needs tensorboardX (pip install track[tensorboard])")
 
 
 def scalars(folder: Path) -> dict[str, dict[int, float]]:

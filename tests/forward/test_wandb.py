@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 from helpers import run_trial, stepped
 
-pytest.importorskip("wandb", reason="needs wandb (pip install track[wandb])")
+from optional import require
 
-from wandb_reader import history, summary
-from wandb_reader import run_file as flushed_run_file
+require("wandb", reason="needs wandb (pip install track[wandb])")
+
+from wandb_reader import history, summary  # noqa: E402
+from wandb_reader import run_file as flushed_run_file  # noqa: E402
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
@@ -73,7 +75,7 @@ def test_bad_image_does_not_stop_wandb(tmp_path: Path, caplog: pytest.LogCapture
 
 def test_images_reach_wandb(tmp_path: Path) -> None:
     """With Pillow (the [wandb] extra brings it) a valid image after a broken one reaches wandb."""
-    pytest.importorskip("PIL", reason="the [wandb] extra brings pillow")
+    require("PIL", reason="the [wandb] extra brings pillow")
     from track.tracker import setup_tracker
 
     bad = tmp_path / "bad.png"

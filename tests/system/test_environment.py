@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from optional import require, unavailable
 from track import TrackClient
 from track.system import capture_environment
 from track.versioning import get_git_branch
@@ -52,7 +53,7 @@ def test_trial_metadata_holds_the_documented_environment() -> None:
 
 def test_frameworks_are_those_already_imported() -> None:
     """numpy's version is recorded once the script has imported numpy."""
-    numpy = pytest.importorskip("numpy")
+    numpy = require("numpy")
     assert capture_environment()["frameworks"]["numpy"] == numpy.__version__
 
 
@@ -66,7 +67,7 @@ def git(folder: Path, *args: str) -> str:
 def repo(tmp_path: Path) -> Path:
     """A scratch git repository on branch ``feature`` with one commit."""
     if shutil.which("git") is None:
-        pytest.skip("git is not installed")
+        unavailable("git is not installed")
     folder = tmp_path / "repo"
     folder.mkdir()
     git(folder, "init", "-q", "-b", "feature")

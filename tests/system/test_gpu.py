@@ -1,4 +1,8 @@
-"""GPU sampling through NVML (track/system/gpu.py): skipped quietly without NVML or a GPU."""
+"""GPU sampling through NVML (track/system/gpu.py).
+
+The only tests allowed to skip under ``CI=true``: CI machines have no GPU, so the GPU test skips
+there, and the no-GPU tests skip on a machine that has one.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,10 @@ from pathlib import Path
 import pytest
 
 from track.system.gpu import nvml_gpus
+
+#: skip reasons; the GPU tests are the only ones allowed to skip in CI (CI has no GPU)
+GPU_ONLY = "needs nvidia-ml-py and an NVIDIA GPU (the one test allowed to skip under CI=true)"
+NO_GPU_ONLY = "this machine has an NVIDIA GPU (a no-GPU test, allowed to skip under CI=true)"
 
 TRIAL_SCRIPT = """
 import json, logging, sys, threading, time
@@ -45,7 +53,7 @@ def run_trial(tmp_path: Path, setup: str = "") -> tuple[dict, str]:
     return json.loads(done.stdout), done.stderr
 
 
-@pytest.mark.skipif(nvml_gpus() is not None, reason="this machine has an NVIDIA GPU")
+@pytest.mark.skipif(nvml_gpus() is not None, reason=NO_GPU_ONLY)
 def test_no_gpu_records_no_gpu_metric_and_writes_nothing_on_stderr(tmp_path: Path) -> None:
     """Without NVML or a GPU, a trial has host metrics only, no GPU entry and a silent stderr."""
     stored, stderr = run_trial(tmp_path)
@@ -55,7 +63,7 @@ def test_no_gpu_records_no_gpu_metric_and_writes_nothing_on_stderr(tmp_path: Pat
     assert stored["environment"]["gpu"] is None
 
 
-@pytest.mark.skipif(nvml_gpus() is not None, reason="this machine has an NVIDIA GPU")
+@pytest.mark.skipif(nvml_gpus() is not None, reason=NO_GPU_ONLY)
 def test_no_gpu_says_so_in_one_debug_line(tmp_path: Path) -> None:
     """With debug logging on, the skipped GPU sampling is explained in exactly one line."""
     _, stderr = run_trial(tmp_path, setup="logging.basicConfig(level=logging.DEBUG)")
@@ -71,7 +79,7 @@ def test_missing_psutil_skips_host_metrics_quietly(tmp_path: Path) -> None:
     assert "track" in stored["environment"]["packages"]
 
 
-@pytest.mark.skipif(nvml_gpus() is None, reason="needs nvidia-ml-py and an NVIDIA GPU")
+@pytest.mark.skipif(nvml_gpus() is None, reason=GPU_ONLY)
 def test_gpu_metrics_and_names_are_recorded(tmp_path: Path) -> None:
     """On a GPU machine, every GPU has its metrics and its name in the environment."""
     stored, stderr = run_trial(tmp_path)
