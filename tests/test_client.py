@@ -274,6 +274,50 @@ def test_eta(client: TrackClient, capsys: pytest.CaptureFixture[str]) -> None:
     assert trial.show_eta((1, 0), timer=faster, msg="ok", no_print=True).endswith("0.20 min ok")
 
 
+def test_eta_throttle_prints_every_nth_call(
+    client: TrackClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """show_eta(throttle=3) prints calls 3 and 6 only, and returns the line on every call."""
+    trial = client.new_trial(parameters={"a": 1})
+    trial.set_eta_total(10)
+    lines = [trial.show_eta(step, throttle=3) for step in range(7)]
+    assert all(line.startswith(f"[  {step}/ 10]") for step, line in enumerate(lines))
+    assert capsys.readouterr().out.splitlines() == [lines[2], lines[5]]
+    with pytest.raises(ValueError, match="throttle must be >= 1"):
+        trial.show_eta(0, throttle=0)
+
+
+def test_eta_every_prints_at_most_once_per_period(
+    client: TrackClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """show_eta(every=S) prints the first call then nothing until S seconds passed; every=0 always."""
+    trial = client.new_trial(parameters={"a": 1})
+    trial.set_eta_total(10)
+    lines = [trial.show_eta(step, every=3600) for step in range(3)]
+    assert capsys.readouterr().out.splitlines() == [lines[0]]
+    lines = [trial.show_eta(step, every=0) for step in range(3)]
+    assert capsys.readouterr().out.splitlines() == lines
+    with pytest.raises(ValueError, match=r"show_eta\(every=\) .* got -1"):
+        trial.show_eta(0, every=-1)
+
+
+def test_an_aggregator_is_refused_and_nothing_is_logged(client: TrackClient) -> None:
+    """log_metrics/log_metadata(aggregator=...) raise naming the call; None is accepted."""
+    from track.aggregators.aggregator import StatAggregator
+
+    trial = client.new_trial(parameters={"a": 1})
+    with pytest.raises(ValueError, match=r"log_metrics\(aggregator=.*keeps every metric point"):
+        trial.log_metrics(step=0, aggregator=StatAggregator.lazy(0), loss=1.0)
+    with pytest.raises(ValueError, match=r"log_metadata\(aggregator=.*report\(short=True\)"):
+        trial.log_metadata(aggregator=StatAggregator.lazy(0), lr=0.1)
+    trial.log_metrics(step=1, aggregator=None, loss=2.0)
+    trial.log_metadata(aggregator=None, lr=0.2)
+    trial.flush()
+    [stored] = reread()
+    assert [point[:2] for point in stored.metrics["loss"]] == [[1, 2.0]]
+    assert stored.metadata["lr"] == 0.2
+
+
 def test_chrono_runs_its_callbacks_around_the_timed_block(client: TrackClient) -> None:
     """chrono calls start_callback before the clock starts and end_callback before it stops."""
     calls: list[str] = []

@@ -23,7 +23,7 @@ from typing import Any
 from track.aggregators.aggregator import Aggregator, StatAggregator
 from track.chrono import ChronoContext
 from track.distributed import reduce_metrics
-from track.persistence.protocol import Protocol, finish_status
+from track.persistence.protocol import Protocol, finish_status, refuse_aggregator
 from track.pipeline import CHRONOS, METADATA, STATUS, TAGS, WritePipeline
 from track.serialization import (
     jsonable_dict,
@@ -39,6 +39,7 @@ from track.utils.eta import EstimatedTime
 from track.utils.out import RingOutputDecorator
 from track.utils.signal import SignalHandler
 from track.utils.stat import StatStream
+from track.utils.throttle import throttled
 
 __all__ = ["LogSignalHandler", "LoggerChronoContext", "TrialLogger"]
 
@@ -132,6 +133,9 @@ class TrialLogger:
         self._capture: list[tuple[str, RingOutputDecorator]] = []
         self._eta: EstimatedTime | None = None
         self._eta_total: Any = None
+        #: the (throttle, every) limits of show_eta's printer, which counts calls and time
+        self._eta_limits: tuple[int | None, float | None] = (None, None)
+        self._eta_printer: Callable[[str], Any] = _print_line
         self._lock = threading.Lock()
         self._sampler: SystemSampler | None = None
 
@@ -188,7 +192,10 @@ class TrialLogger:
 
         ``reduce=True`` (a collective: every rank must call it) also records each metric's
         ``/mean``, ``/min``, ``/max`` and ``/std`` over the ranks (see track.distributed).
+        ``aggregator`` is the seed API's: every point is kept, so only None is accepted.
         """
+        if aggregator is not None:
+            refuse_aggregator(aggregator, "log_metrics")
         if self._slow:
             if self._muted:
                 if reduce:
@@ -215,7 +222,11 @@ class TrialLogger:
         return values
 
     def log_metadata(self, aggregator: Any = None, **kwargs: Any) -> None:
-        """Record free-form facts about the trial (last value of a key wins)."""
+        """Record free-form facts about the trial (last value of a key wins).
+
+        ``aggregator`` is the seed API's: only None is accepted (the last value is kept).
+        """
+        refuse_aggregator(aggregator, "log_metadata")
         self._put(METADATA, jsonable_dict(kwargs))
 
     def add_tags(self, *labels: str, **kwargs: Any) -> None:
@@ -379,17 +390,33 @@ class TrialLogger:
         timer: StatStream | None = None,
         msg: str = "",
         throttle: int | None = None,
-        every: int | None = None,
+        every: float | None = None,
         no_print: bool = False,
     ) -> str:
-        """Print the estimated time left from the step timer and the total set beforehand."""
+        """Print the estimated time left from the step timer and the total set beforehand.
+
+        The line is always returned; ``throttle=N`` prints it only on every N-th printing call
+        and ``every=S`` at most once every S seconds (as ``track.utils.throttle.throttled``).
+        """
         if self._eta is None:
             if self._eta_total is None:
                 raise RuntimeError("call set_eta_total(total) before show_eta")
             self._eta = EstimatedTime(timer or StatStream(drop_first_obs=1), self._eta_total)
         if timer is not None:
             self._eta.timer = timer
-        return self._eta.show_eta(step, msg=msg, show=not no_print)
+        line = self._eta.show_eta(step, msg=msg, show=False)
+        if not no_print:
+            self._eta_print(throttle, every)(line)
+        return line
+
+    def _eta_print(self, throttle: int | None, every: float | None) -> Callable[[str], Any]:
+        """The printer for these limits, kept across calls so that it counts calls and time."""
+        if every is not None and every < 0:
+            raise ValueError(f"show_eta(every=) is a number of seconds >= 0, got {every}")
+        if self._eta_limits != (throttle, every):
+            self._eta_limits = (throttle, every)
+            self._eta_printer = throttled(_print_line, throttle, every)
+        return self._eta_printer
 
     # ---- reading back -------------------------------------------------------------------
 
@@ -405,6 +432,11 @@ class TrialLogger:
         doc = report_digest(trial) if short else report_doc(trial)
         print(json.dumps(doc, indent=2, default=str))
         return doc
+
+
+def _print_line(line: str) -> None:
+    """Print one progress line at once (show_eta's printer before any throttling)."""
+    print(line, flush=True)
 
 
 class _Runtime:

@@ -296,3 +296,39 @@ def test_file_written_piecewise_equals_the_state(tmp_path: Path) -> None:
     assert trial_to_doc(reader.get_trial(trial)[0]) == in_memory, "document + journal"
     stores[0].close()
     assert json.loads(path.read_text())["trials"][trial.uid] == in_memory, "after close()"
+
+
+def test_strict_false_is_refused_and_strict_true_opens(tmp_path: Path) -> None:
+    """FileProtocol(strict=False) and make_local(strict=False) raise, naming strict; True opens."""
+    from track.persistence import make_local
+    from track.persistence.local import FileProtocol
+
+    uri = f"file://{tmp_path / 'store.json'}"
+    with pytest.raises(ValueError, match=r"strict=False\) is not supported.*always strict"):
+        FileProtocol(uri, strict=False)
+    with pytest.raises(ValueError, match=r"strict=False"):
+        make_local(uri, strict=False)
+    assert not (tmp_path / "store.json.lock").exists(), "refused before touching the folder"
+    store = make_local(uri, strict=True)
+    assert store.strict is True
+    store.close()
+
+
+def test_protocol_refuses_an_aggregator_and_stores_nothing(tmp_path: Path) -> None:
+    """log_trial_metrics/metadata with an aggregator raise and write nothing; None is accepted."""
+    from track.aggregators.aggregator import StatAggregator
+    from track.persistence.local import FileProtocol
+
+    store = FileProtocol(f"file://{tmp_path / 'store.json'}")
+    trial = Trial(parameters={"x": 1})
+    store.new_trial(trial)
+    with pytest.raises(ValueError, match=r"log_trial_metrics\(aggregator=.*keeps every metric"):
+        store.log_trial_metrics(trial, step=0, aggregator=StatAggregator.lazy(0), loss=1.0)
+    with pytest.raises(ValueError, match=r"log_trial_metadata\(aggregator=.*keeps every"):
+        store.log_trial_metadata(trial, aggregator=StatAggregator.lazy(0), lr=0.1)
+    store.log_trial_metrics(trial, step=1, aggregator=None, loss=2.0)
+    store.log_trial_metadata(trial, aggregator=None, lr=0.2)
+    [stored] = store.get_trial(trial)
+    assert [point[:2] for point in stored.metrics["loss"]] == [[1, 2.0]]
+    assert stored.metadata == {"lr": 0.2}
+    store.close()

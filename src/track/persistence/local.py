@@ -97,7 +97,10 @@ class _Journal:
 
 
 class FileProtocol(DocumentStore):
-    """A store in one JSON document and its journal; ``strict`` is accepted for the seed API.
+    """A store in one JSON document and its journal.
+
+    ``strict`` is the seed API's; only True is accepted: every write is a locked, all-or-nothing
+    transaction, so the store is always consistent and has no inconsistencies to ignore.
 
     ``eager=False`` keeps writes in memory until :meth:`commit`, for a single process that
     wants the fewest writes; the default writes at every transaction (every flush).
@@ -109,6 +112,12 @@ class FileProtocol(DocumentStore):
     compact_bytes = 64 * 1024 * 1024
 
     def __init__(self, uri: str | URI, strict: bool = True, eager: bool = True) -> None:
+        if not strict:
+            raise ValueError(
+                f"FileProtocol(strict={strict!r}) is not supported: track's file store is always "
+                "strict (every write is a locked, all-or-nothing transaction, so there are no "
+                "inconsistencies to ignore); leave strict at its default"
+            )
         super().__init__()
         self.uri = parse_uri(uri)
         self.path = os.path.abspath(self.uri.location)

@@ -190,6 +190,22 @@ def _checked_point(name: str, point: Any) -> Point:
     return step, value, when
 
 
+def refuse_aggregator(aggregator: Any, method: str) -> None:
+    """Refuse a seed-API ``aggregator`` other than None: track keeps every point, so none applies.
+
+    The seeds' aggregators chose what to keep of a series (a ring, a summary); track stores
+    every metric point and the last value of each metadata key, so accepting one and ignoring
+    it would hide that it has no effect.
+    """
+    if aggregator is not None:
+        raise ValueError(
+            f"{method}(aggregator={aggregator!r}) is not supported: track keeps every metric "
+            "point (and the last value of each metadata key) instead of aggregating them. "
+            "Pass no aggregator; for summaries use trial.report(short=True) (last, min, max, "
+            "count of each metric) or `track show UID`"
+        )
+
+
 def finish_status(exc_type: type[BaseException] | None) -> Status:
     """The status a trial ends in: Completed, Interrupted (signal, Ctrl-C) or Exception."""
     if exc_type is None:
@@ -308,14 +324,19 @@ class Protocol:
     def log_trial_metrics(
         self, trial: Trial, step: Any = None, aggregator: Any = None, **kwargs: Any
     ) -> None:
-        """Record metric values for ``trial`` at ``step`` (None: append to the series)."""
+        """Record metric values for ``trial`` at ``step`` (None: append to the series).
+
+        ``aggregator`` is the seed API's; only None is accepted (see :func:`refuse_aggregator`).
+        """
+        refuse_aggregator(aggregator, "log_trial_metrics")
         now = time.time()
         step = step_value(step)
         points = [(k, step, metric_value(k, v), now) for k, v in kwargs.items()]
         self.log_trial_batch(trial, TrialBatch(metrics=points))
 
     def log_trial_metadata(self, trial: Trial, aggregator: Any = None, **kwargs: Any) -> None:
-        """Set metadata keys of ``trial`` (last value wins)."""
+        """Set metadata keys of ``trial`` (last value wins); ``aggregator`` must be None."""
+        refuse_aggregator(aggregator, "log_trial_metadata")
         self.log_trial_batch(trial, TrialBatch(metadata=jsonable_dict(kwargs)))
 
     def log_trial_chronos(self, trial: Trial, **summaries: Any) -> None:
