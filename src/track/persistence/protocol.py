@@ -15,6 +15,7 @@ from dataclasses import InitVar, dataclass, field
 from typing import Any
 
 from track.aggregators.aggregator import Aggregator, StatAggregator
+from track.errors import TrialNotFound, WriteRefused
 from track.serialization import (
     jsonable_dict,
     metric_value,
@@ -49,21 +50,6 @@ TRIAL_UPDATE_METHODS = frozenset(
 )
 #: Methods ``fetch_and_update_group`` may apply.
 GROUP_UPDATE_METHODS = frozenset({"set_group_metadata", "add_group_trial"})
-
-
-class WriteRefused(Exception):
-    """The store refuses this write for good: retrying the same write cannot succeed.
-
-    The write pipeline spills a refused batch to a replayable file instead of retrying it;
-    any other exception from a store counts as transient and is retried with backoff.
-    """
-
-
-class TrialNotFound(WriteRefused, KeyError):
-    """A write names a trial (or its project or group) that the store does not hold."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else "not found"
 
 
 def record_applied(ranges: list[list[int]], seq: int) -> bool:
