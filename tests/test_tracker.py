@@ -111,6 +111,22 @@ def test_string_value_keeps_the_run(store_uri: str, caplog: pytest.LogCaptureFix
     assert len(warnings) == 1 and "'phase'" in warnings[0] and "summary.phase" in warnings[0]
 
 
+def test_metrics_named_like_log_metrics_arguments_are_logged(tmp_path: Path) -> None:
+    """``step``, ``reduce`` and ``aggregator`` are metric names like any other in ``log``."""
+    uri = f"file://{tmp_path / 'store.json'}"
+    tracker = setup_tracker(project_name="p", backends="track", uri=uri)
+    tracker.log({"step": 3.0, "reduce": 0.5, "aggregator": 2.0, "loss": 0.1}, step=7)
+    tracker.finish()
+    trial = stored(tracker, uri)
+    assert {name: [(p[0], p[1]) for p in points] for name, points in trial.metrics.items()} == {
+        "step": [(7, 3.0)],
+        "reduce": [(7, 0.5)],
+        "aggregator": [(7, 2.0)],
+        "loss": [(7, 0.1)],
+    }
+    assert trial.status is Status.Completed and trial.errors == []
+
+
 class Opaque:
     """A value that is neither a number nor JSON."""
 

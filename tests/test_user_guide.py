@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from track import Status, TrackClient, TrialGroup
-from track.persistence import _registry, get_protocol, register
+from track.persistence import STORES, get_protocol, register
 from track.persistence.protocol import Protocol
 from track.structure import Project, Trial
 from track.versioning import compute_hash
@@ -299,7 +299,7 @@ def byob() -> Any:
     """Register ``byob://`` for one test and unregister it afterwards."""
     register("byob", MyOwnBackend)
     yield MyOwnBackend
-    _registry.pop("byob", None)
+    STORES.unregister("byob")
     MyOwnBackend.stores.clear()
 
 

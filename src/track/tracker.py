@@ -48,6 +48,7 @@ from track.forward import Forwarder, ForwardingProtocol, forwarder_class, parse_
 from track.forward.base import MAX_CONSECUTIVE_FAILURES, ForwarderBroken, is_value_error
 from track.forward.protocol import record_trial_error
 from track.logger import TrialLogger
+from track.registry import Registry
 
 __all__ = [
     "IMAGE_MAX_BYTES",
@@ -90,7 +91,7 @@ class TrackBackend(TrackerBackend):
         """
         numbers, kept = self._values.sort(metrics)
         if numbers:
-            self.trial.log_metrics(step=step, **numbers)
+            self.trial.log_metric_dict(numbers, step=step)
         if kept:
             self.trial.log_metadata(summary=dict(self._values.summary))
 
@@ -294,7 +295,8 @@ class NullTracker(Tracker):
         super().__init__([])
 
 
-_registry: dict[str, type[TrackerBackend]] = {}
+#: name -> the TrackerBackend class :func:`register_backend` gave (called with ezpz's keywords)
+_backends: Registry[Callable[..., TrackerBackend]] = Registry("tracker backend")
 
 
 def register_backend(name: str, cls: type[TrackerBackend]) -> None:
@@ -303,7 +305,7 @@ def register_backend(name: str, cls: type[TrackerBackend]) -> None:
     setup_tracker builds it as ezpz does: ``cls(project_name=..., config=..., outdir=...,
     rank=..., **kwargs)``.
     """
-    _registry[name] = cls
+    _backends.register(name, cls)
 
 
 #: The backend class that shows a forwarder of that name (others: ForwarderBackend).
@@ -382,7 +384,7 @@ def setup_tracker(
     folder = Path(outdir) if outdir is not None else None
     if uri is not None and "track" not in names:
         log.warning("track: uri=%r is not used: 'track' is not among the backends", uri)
-    if kwargs and "wandb" not in names and not any(n in _registry for n in names):
+    if kwargs and "wandb" not in names and not any(n in _backends for n in names):
         log.warning(
             "track: setup_tracker keywords %s are not used: they go to wandb.init and to "
             "registered backends, and there is neither",
@@ -390,7 +392,7 @@ def setup_tracker(
         )
     forwarders: list[Forwarder] = []
     for name in names:
-        if name == "track" or name in _registry:
+        if name == "track" or name in _backends:
             continue
         try:
             built = {**_forwarder_options(name, project, folder, kwargs), **options[name]}
@@ -415,10 +417,10 @@ def setup_tracker(
         wrapper.announce()
     custom: list[TrackerBackend] = []
     for name in names:
-        if name in _registry:
+        if name in _backends:
             try:
                 custom.append(
-                    _registry[name](
+                    _backends.get(name)(
                         project_name=project_name, config=config, outdir=outdir, rank=rank, **kwargs
                     )
                 )

@@ -152,13 +152,13 @@ def test_mongodb_is_refused_naming_the_stores_track_has() -> None:
 
 def test_make_mongodb_protocol_builds_a_registered_mongodb_store() -> None:
     """A program that registers its own mongodb store gets it from make_mongodb_protocol."""
-    from track.persistence import _registry
+    from track.persistence import STORES
 
     register("mongodb", lambda uri: EphemeralProtocol())
     try:
         assert isinstance(make_mongodb_protocol("mongodb://localhost/track"), EphemeralProtocol)
     finally:
-        del _registry["mongodb"]
+        STORES.unregister("mongodb")
 
 
 def test_importing_the_core_imports_no_compatibility_code() -> None:

@@ -11,7 +11,10 @@ at the path the reference documents:
                                ``lock_guard``, ``lock_read``, ``lock_write``,
                                ``lock_atomic_write``, ``MultiLock``, ``LockFileRemover``
 ``track.compat.storage``       ``track.persistence.storage``: ``LocalStorage``, ``load_database``
-``track.compat.stores``        ``track.persistence``: ``make_mongodb_protocol``;
+``track.compat.stores``        ``track.persistence``: ``make_local``,
+                               ``make_ephemeral_protocol``, ``make_pickled_protocol``,
+                               ``make_socket_protocol``, ``make_cockroach_protocol``,
+                               ``make_comet_ml``, ``make_mongodb_protocol``;
                                ``track.persistence.cockroach``
 ``track.compat.serializers``   ``track.serialization``: the ``Serializer*`` classes
 ``track.compat.socketed``      ``track.persistence.socketed``: ``send``, ``recv``, ``read``,
@@ -26,27 +29,8 @@ at the path the reference documents:
 ``track.compat.cockroachdb``   ``track.distributed.cockroachdb``: ``CockroachDB``
 =============================  =========================================================
 
-A core module that documents some of these names (``track.serialization``,
-``track.persistence.local``, ``track.utils``, ...) resolves them on first access through
-:func:`compat_attribute`, so importing the core never imports this package and no import
-cycle runs between them. docs/compatibility.md lists every seed feature and its status.
+A documented module (``track.serialization``, ``track.persistence.local``, ``track.utils``, ...)
+names these by string in a :func:`track.registry.lazy_aliases` table and resolves them on first
+access, so importing the core never imports this package and no import cycle runs between
+them. docs/compatibility.md lists every seed feature and its status.
 """
-
-from __future__ import annotations
-
-import importlib
-import sys
-from typing import Any
-
-__all__ = ["compat_attribute"]
-
-
-def compat_attribute(module: str, name: str, table: dict[str, str]) -> Any:
-    """The value of ``module.name``, taken from ``track.compat.<table[name]>`` (then cached).
-
-    A documented module's ``__getattr__`` calls this for the names of its table of
-    compatibility names (and raises the usual :class:`AttributeError` for any other).
-    """
-    value = getattr(importlib.import_module(f"track.compat.{table[name]}"), name)
-    setattr(sys.modules[module], name, value)
-    return value

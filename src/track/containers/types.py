@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
-from track.compat.types import Document, Point, Query, Series, Step, Uid, Value
+from track.registry import lazy_aliases
 
-__all__ = ["Document", "Point", "Query", "Series", "Step", "Uid", "Value"]
+#: each name -> the module defining it, imported on first access
+_ALIASES = dict.fromkeys(
+    ("Document", "Point", "Query", "Series", "Step", "Uid", "Value"), "track.compat.types"
+)
+__all__ = list(_ALIASES)
+__getattr__ = lazy_aliases(__name__, _ALIASES)

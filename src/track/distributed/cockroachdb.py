@@ -3,6 +3,11 @@
 
 from __future__ import annotations
 
-from track.compat.cockroachdb import CockRoachDB, CockroachDB, CockroachNotFound
+from track.registry import lazy_aliases
 
-__all__ = ["CockRoachDB", "CockroachDB", "CockroachNotFound"]
+#: each name -> the module defining it, imported on first access
+_ALIASES = dict.fromkeys(
+    ("CockRoachDB", "CockroachDB", "CockroachNotFound"), "track.compat.cockroachdb"
+)
+__all__ = list(_ALIASES)
+__getattr__ = lazy_aliases(__name__, _ALIASES)

@@ -2,12 +2,12 @@
 
 Forwarders are named in code (``TrackClient(forward=["csv", "mlflow"])``) or by the
 ``TRACK_FORWARD`` environment variable (``TRACK_FORWARD=wandb,csv``). Each is an optional extra
-whose library is imported only when it is used. See docs/forwarding.md.
+whose library is imported only when it is used; installed packages add their own through the
+``track.forwarders`` entry-point group. See docs/forwarding.md.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -15,12 +15,15 @@ from typing import Any
 
 from track.forward.base import Forwarder, ForwarderBroken, ItemError, is_value_error
 from track.forward.protocol import ForwardingProtocol, record_trial_error, safe_call
+from track.registry import Registry
 
 __all__ = [
+    "FORWARDERS",
     "Forwarder",
     "ForwarderBroken",
     "ForwardingProtocol",
     "ItemError",
+    "forwarder_class",
     "is_value_error",
     "make_forwarders",
     "parse_forward",
@@ -31,19 +34,23 @@ __all__ = [
 
 log = logging.getLogger("track.forward")
 
-#: name -> Forwarder class, or "module:attribute" naming one, imported on first use.
-_forwarders: dict[str, type[Forwarder] | str] = {
-    "csv": "track.forward.csv:CSVForwarder",
-    "mlflow": "track.forward.mlflow:MLflowForwarder",
-    "wandb": "track.forward.wandb:WandbForwarder",
-    "tensorboard": "track.forward.tensorboard:TensorBoardForwarder",
-    "comet": "track.persistence.cometml:CometForwarder",
-}
+#: name -> Forwarder class; installed packages add names through the ``track.forwarders`` group.
+FORWARDERS: Registry[type[Forwarder]] = Registry(
+    "forwarder",
+    group="track.forwarders",
+    builtins={
+        "csv": "track.forward.csv:CSVForwarder",
+        "mlflow": "track.forward.mlflow:MLflowForwarder",
+        "wandb": "track.forward.wandb:WandbForwarder",
+        "tensorboard": "track.forward.tensorboard:TensorBoardForwarder",
+        "comet": "track.forward.comet:CometForwarder",
+    },
+)
 
 
 def register_forwarder(name: str, cls: type[Forwarder] | str) -> None:
     """Make ``name`` usable in ``forward=`` and ``TRACK_FORWARD`` (a class or "module:attr")."""
-    _forwarders[name.lower()] = cls
+    FORWARDERS.register(name, cls)
 
 
 def parse_forward(spec: str | Sequence[str | Forwarder] | None) -> list[str | Forwarder]:
@@ -56,15 +63,8 @@ def parse_forward(spec: str | Sequence[str | Forwarder] | None) -> list[str | Fo
 
 
 def forwarder_class(name: str) -> type[Forwarder]:
-    """The Forwarder class registered under ``name`` (imported now)."""
-    entry = _forwarders.get(name)
-    if entry is None:
-        raise ValueError(f"unknown forwarder {name!r}; known: {', '.join(sorted(_forwarders))}")
-    if isinstance(entry, str):
-        module_name, _, attribute = entry.partition(":")
-        entry = getattr(importlib.import_module(module_name), attribute)
-        _forwarders[name] = entry
-    return entry
+    """The Forwarder class registered under ``name`` (imported now; UnknownName if none)."""
+    return FORWARDERS.get(name)
 
 
 def make_forwarders(

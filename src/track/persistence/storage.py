@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
-from track.compat.storage import LocalStorage, load_database
+from track.registry import lazy_aliases
 
-__all__ = ["LocalStorage", "load_database"]
+#: each name -> the module defining it, imported on first access
+_ALIASES = dict.fromkeys(("LocalStorage", "load_database"), "track.compat.storage")
+__all__ = list(_ALIASES)
+__getattr__ = lazy_aliases(__name__, _ALIASES)

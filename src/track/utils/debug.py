@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
-from track.compat.debug import print_stack
+from track.registry import lazy_aliases
 
-__all__ = ["print_stack"]
+#: each name -> the module defining it, imported on first access
+_ALIASES = {"print_stack": "track.compat.debug"}
+__all__ = list(_ALIASES)
+__getattr__ = lazy_aliases(__name__, _ALIASES)

@@ -5,6 +5,11 @@ It runs on track's authenticated AES channel (AES-256-GCM), not the seeds' AES-C
 
 from __future__ import annotations
 
-from track.compat.encrypted import EncryptedSocket, new_identity, wrap_socket
+from track.registry import lazy_aliases
 
-__all__ = ["EncryptedSocket", "new_identity", "wrap_socket"]
+#: each name -> the module defining it, imported on first access
+_ALIASES = dict.fromkeys(
+    ("EncryptedSocket", "new_identity", "wrap_socket"), "track.compat.encrypted"
+)
+__all__ = list(_ALIASES)
+__getattr__ = lazy_aliases(__name__, _ALIASES)

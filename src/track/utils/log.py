@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+
+from track.registry import lazy_aliases
 
 ROOT_NAME = "track"
 LOG_FORMAT = "track: %(levelname)s %(message)s"
@@ -36,13 +37,4 @@ def set_log_level(level: int = logging.INFO) -> None:
 
 
 #: the seeds' log record factory, kept in :mod:`track.compat.log`
-_COMPAT = {"get_log_record_constructor": "log"}
-
-
-def __getattr__(name: str) -> Any:
-    """The seeds' ``get_log_record_constructor`` (:mod:`track.compat.log`), on first use."""
-    if name not in _COMPAT:  # checked here, so that a probe (``__path__``) imports nothing
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from track.compat import compat_attribute
-
-    return compat_attribute(__name__, name, _COMPAT)
+__getattr__ = lazy_aliases(__name__, {"get_log_record_constructor": "track.compat.log"})

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
-from track.compat.system import get_gpu_name
+from track.registry import lazy_aliases
 
-__all__ = ["get_gpu_name"]
+#: each name -> the module defining it, imported on first access
+_ALIASES = {"get_gpu_name": "track.compat.system"}
+__all__ = list(_ALIASES)
+__getattr__ = lazy_aliases(__name__, _ALIASES)
