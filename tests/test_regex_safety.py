@@ -197,7 +197,8 @@ def test_re2_is_imported_at_the_first_regex_only() -> None:
 @pytest.mark.parametrize("uid", ["—x", "x" * (MAX_REGEX_LENGTH + 1)], ids=["unicode", "overlong"])
 def test_uid_prefix_lookup_of_an_unknown_uid_is_not_found(uid: str) -> None:
     """``find_trial`` (CLI, dashboard) answers NotFound for any unknown uid, not a regex error."""
-    from track.cli.trials import NotFound, find_trial
+    from track.errors import NotFound
+    from track.reading import find_trial
 
     protocol = get_protocol("ephemeral:")
     protocol.new_trial(Trial(name="a", project_id="p"))

@@ -33,7 +33,7 @@ def metrics_of(messages: list[dict[str, Any]], name: str) -> list[tuple[Any, flo
 
 def test_comet_forwarder_matches_store(tmp_path: Path) -> None:
     """Every point and parameter is in the offline archive, as track stored it."""
-    from track.persistence.cometml import CometForwarder
+    from track.forward.comet import CometForwarder
 
     out = tmp_path / "comet"
     stored = run_trial(tmp_path, [CometForwarder("ws", "proj", offline_directory=str(out))])
@@ -66,3 +66,12 @@ def test_comet_store_uri(tmp_path: Path) -> None:
     kept = store.get_trial(trial.trial)[0]
     client.close()
     assert dict(metrics_of(archive_messages(out), "loss")) == stepped(kept, "loss")
+
+
+def test_the_seed_path_names_the_moved_classes() -> None:
+    """``track.persistence.cometml`` (Track 0.0.1's path) gives the classes of track.forward.comet."""
+    from track.forward import comet
+    from track.persistence import cometml
+
+    assert cometml.CometProtocol is comet.CometProtocol
+    assert cometml.CometForwarder is comet.CometForwarder

@@ -125,7 +125,7 @@ def test_comet_store_reads_local_files_only_when_told(tmp_path: Path, caplog) ->
 def test_comet_forwarder_uploads_the_trainers_files(tmp_path: Path, caplog) -> None:
     """The ``comet`` forwarder runs where the trial is logged: it uploads files that exist and
     records a vanished one by hash with a warning, instead of dropping it silently."""
-    from track.persistence.cometml import CometForwarder
+    from track.forward.comet import CometForwarder
 
     path, artifact = secret_file(tmp_path / "mine")
     gone = {**artifact, "path": str(tmp_path / "deleted.bin")}

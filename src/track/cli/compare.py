@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from track.cli.output import is_terminal, print_table
-from track.cli.trials import (
-    add_store_argument,
+from track.cli.store import add_store_argument, default_store
+from track.reading import (
     best_value,
     duration,
     find_trial,
@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print one row per field (parameter, metric final/best) and one column per trial."""
-    protocol = open_store(args.store)
+    protocol = open_store(args.store or default_store())
     try:
         trials = [find_trial(protocol, uid) for uid in args.uids]
     finally:

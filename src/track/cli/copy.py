@@ -12,11 +12,11 @@ import argparse
 import logging
 import sys
 
-from track.cli.trials import NoStore, open_store
 from track.persistence import get_protocol
 from track.persistence.protocol import Protocol
 from track.persistence.transfer import copy_store
 from track.persistence.utils import redact
+from track.reading import NoStore, open_store
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

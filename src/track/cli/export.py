@@ -16,10 +16,11 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from track.cli import UserError
 from track.cli.ls import add_selection_arguments
-from track.cli.shortquery import parse_where
-from track.cli.trials import StoreError, open_store, select_trials, summary_row
+from track.cli.store import default_store
 from track.persistence.protocol import Protocol
+from track.reading import open_store, parse_where, select_trials, summary_row
 from track.structure import Trial
 
 FORMATS = ("csv", "json", "parquet")
@@ -100,7 +101,7 @@ def _write_parquet(columns: list[str], rows: Iterator[dict[str, Any]], path: Any
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
-        raise StoreError(
+        raise UserError(
             "parquet export needs pyarrow: pip install 'track[parquet]' (or pip install pyarrow)"
         ) from None
     data: dict[str, list[Any]] = {c: [] for c in columns}
@@ -121,8 +122,8 @@ def run(args: argparse.Namespace) -> int:
     """Write the table to ``--output`` or standard output."""
     where = parse_where(args.where)
     if args.format == "parquet" and args.output is None and sys.stdout.isatty():
-        raise StoreError("parquet is binary: give --output FILE or redirect standard output")
-    protocol = open_store(args.store)
+        raise UserError("parquet is binary: give --output FILE or redirect standard output")
+    protocol = open_store(args.store or default_store())
     try:
         trials = select_trials(protocol, args.project, args.group, where)
         if args.summary:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 
 from track.cli.output import print_table
-from track.cli.shortquery import parse_where
-from track.cli.trials import (
-    add_store_argument,
+from track.cli.store import add_store_argument, default_store
+from track.reading import (
     open_store,
+    parse_where,
     select_trials,
     summary_row,
     varying_parameters,
@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print one row per matching trial."""
     where = parse_where(args.where)
-    protocol = open_store(args.store)
+    protocol = open_store(args.store or default_store())
     try:
         trials = select_trials(protocol, args.project, args.group, where)
     finally:

@@ -14,6 +14,8 @@ import math
 import sys
 from typing import Any, TextIO
 
+from track.reading import short_uid
+
 __all__ = ["format_cell", "is_terminal", "print_json", "print_table"]
 
 
@@ -40,8 +42,6 @@ def format_cell(value: Any, kind: str = "") -> str:
     if value is None:
         return "-"
     if kind == "uid" and isinstance(value, str):
-        from track.cli.trials import short_uid
-
         return short_uid(value)
     if kind == "duration" and isinstance(value, (int, float)):
         return format_seconds(value)

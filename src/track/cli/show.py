@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from track.cli.output import print_json
-from track.cli.trials import add_store_argument, find_trial, open_store
+from track.cli.store import add_store_argument, default_store
+from track.reading import find_trial, open_store
 from track.serialization import report_doc
 
 
@@ -20,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the report: coloured JSON on a terminal, plain JSON when piped."""
-    protocol = open_store(args.store)
+    protocol = open_store(args.store or default_store())
     try:
         trial = find_trial(protocol, args.uid)
     finally:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import importlib.util
 
-from track.cli.trials import StoreError, add_store_argument, default_store, open_store
+from track.cli import UserError
+from track.cli.store import add_store_argument, default_store
 from track.dashboard.auth import (
     WILDCARDS,
     allowed_hosts,
@@ -17,6 +18,7 @@ from track.dashboard.auth import (
     parse_duration,
 )
 from track.persistence.utils import redact
+from track.reading import open_store
 
 _NEEDED = ("starlette", "uvicorn", "plotly")
 
@@ -55,11 +57,11 @@ def run(args: argparse.Namespace) -> int:
     """Check who may connect, open the store, then serve the dashboard until interrupted."""
     missing = [name for name in _NEEDED if importlib.util.find_spec(name) is None]
     if missing:
-        raise StoreError(f"the dashboard needs {', '.join(missing)}: pip install 'track[ui]'")
+        raise UserError(f"the dashboard needs {', '.join(missing)}: pip install 'track[ui]'")
     from track.server.auth import load_users
 
     if bool(args.tls_cert) != bool(args.tls_key):
-        raise ValueError("HTTPS needs both --tls-cert and --tls-key")
+        raise UserError("HTTPS needs both --tls-cert and --tls-key")
     lifetime = parse_duration(args.session_lifetime)
     users = load_users(args.users)  # a --users file without users is refused there
     check_exposure(args.host, bool(users), args.no_auth)

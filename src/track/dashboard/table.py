@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from track.cli.trials import select_trials, summary_row
 from track.persistence.protocol import Protocol
+from track.reading import select_trials, summary_row
 
 __all__ = ["TablePage", "json_safe", "sort_rows", "trials_page"]
 

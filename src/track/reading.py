@@ -1,36 +1,44 @@
-"""Reading trials for people: open a store, select trials, and summarize each as a table row.
+"""Reading a store for people: open it, select trials, summarize them, parse a short query.
 
 Shared by the command line and the dashboard, so both show the same status, duration and
-values. Only :class:`~track.persistence.protocol.Protocol` reads are used, so every store works.
+values, and accept the same queries. Only :class:`~track.persistence.protocol.Protocol` reads
+are used, so every store works; nothing here imports the write path (``track.client``).
+
+The short query form is ``PATH OP VALUE`` terms: ``parameters.lr>0.01 status=completed``
+means ``{"parameters.lr": {"$gt": 0.01}, "status": "completed"}``. Operators: ``= == != > >=
+< <= ~`` (``~`` is a regular expression). A value is read as JSON when it parses (``0.01``,
+``true``, ``null``, ``"a b"``) and as text otherwise; ``status=new,running`` lists values
+(``$in``; with ``!=``, ``$nin``). Terms all must hold. A query starting with ``{`` is JSON.
 """
 
 from __future__ import annotations
 
-import argparse
+import json
 import math
 import os
+import re
+import shlex
 import sys
 import time
 from typing import Any
 
-from track.client import DEFAULT_URI
-from track.configuration import options
+from track.errors import ConfigurationError, NotFound
 from track.persistence import get_protocol
 from track.persistence.existing import StoreNotFound
 from track.persistence.protocol import Protocol
 from track.persistence.utils import parse_uri
-from track.query import MAX_REGEX_LENGTH
+from track.query import MAX_REGEX_LENGTH, QueryError, parse
 from track.structure import Status, Trial
 
 __all__ = [
     "NoStore",
-    "NotFound",
     "StoreError",
     "best_value",
-    "default_store",
     "duration",
     "find_trial",
+    "last_value",
     "open_store",
+    "parse_where",
     "select_trials",
     "short_uid",
     "status_name",
@@ -39,44 +47,29 @@ __all__ = [
     "varying_parameters",
 ]
 
-#: schemes whose location is a file that must exist before a read command opens it
+#: schemes whose location is a file that must exist before it is opened for reading
 _FILE_SCHEMES = ("file", "pickled")
-#: schemes of SQL stores, which read commands open with ``create=False``
+#: schemes of SQL stores, opened for reading with ``create=False``
 _SQL_SCHEMES = ("sqlite", "postgresql", "postgres", "cockroach")
 #: a metric whose name contains one of these is best when smallest; any other when largest
 _LOWER_IS_BETTER = ("loss", "err", "mse", "mae", "rmse", "perplexity", "ppl", "time", "nll")
 
 
-class StoreError(ValueError):
-    """A store that cannot be opened, or a request it cannot answer."""
+class StoreError(ConfigurationError):
+    """A store that cannot be opened, or a trial name it cannot resolve to one trial."""
 
 
-class NotFound(StoreError):
-    """A trial, project or group the store does not hold."""
+class NoStore(StoreError, NotFound):
+    """The URI names no store; reading creates none (a :class:`~track.errors.NotFound` too)."""
 
 
-class NoStore(StoreError):
-    """The URI names no store; a read command creates none."""
-
-
-def add_store_argument(parser: argparse.ArgumentParser) -> None:
-    """The ``--store`` option of the read commands, defaulting like ``TrackClient()``."""
-    parser.add_argument("--store", help=f"store URI (default: TRACK_URI, else {DEFAULT_URI})")
-
-
-def default_store() -> str:
-    """The URI ``TrackClient`` would use: ``TRACK_URI`` (or track.config), else ``DEFAULT_URI``."""
-    return str(options("uri", DEFAULT_URI))
-
-
-def open_store(uri: str | None, create: bool = False) -> Protocol:
+def open_store(uri: str, create: bool = False) -> Protocol:
     """Open a store for reading, creating nothing: a store that does not exist is :class:`NoStore`.
 
     File stores must exist; SQL stores are opened with ``create=False``, so a missing SQLite
     file, or a PostgreSQL database or schema without track's tables, is refused untouched.
     ``create=True`` (a command that writes, like ``copy`` to its destination) creates it.
     """
-    uri = uri or default_store()
     parsed = parse_uri(uri)
     missing = parsed.scheme in _FILE_SCHEMES and not os.path.exists(parsed.location or "")
     if missing and not create:
@@ -228,3 +221,60 @@ def summary_row(trial: Trial) -> dict[str, Any]:
         "parameters": dict(trial.parameters),
         "metrics": {k: last_value(v) for k, v in trial.metrics.items()},
     }
+
+
+#: one term of the short query form, ``PATH OP VALUE``
+_TERM = re.compile(r"^(?P<path>[A-Za-z_][\w.\-]*)\s*(?P<op>==|!=|>=|<=|=|>|<|~)(?P<value>.*)$")
+#: the short form's operators as the query language's
+_OPERATORS = {"=": "$eq", "==": "$eq", "!=": "$ne", ">": "$gt", ">=": "$gte", "<": "$lt"}
+_OPERATORS.update({"<=": "$lte", "~": "$regex"})
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _term(term: str) -> tuple[str, str, Any]:
+    match = _TERM.match(term)
+    if match is None:
+        raise QueryError(
+            f"bad query term {term!r}: expected PATH OP VALUE with OP one of = != > >= < <= ~"
+        )
+    path, op, text = match["path"], _OPERATORS[match["op"]], match["value"]
+    if text == "":
+        raise QueryError(f"bad query term {term!r}: no value after the operator")
+    if op == "$regex":
+        return path, op, text
+    if "," in text and op in ("$eq", "$ne") and not text.startswith(("[", '"')):
+        return path, "$in" if op == "$eq" else "$nin", [_value(v) for v in text.split(",")]
+    return path, op, _value(text)
+
+
+def parse_where(text: str | None) -> dict[str, Any] | None:
+    """A query dict from JSON or the short form, validated; :class:`QueryError` explains a bad one."""
+    if text is None or not text.strip():
+        return None
+    text = text.strip()
+    query: dict[str, Any]
+    if text.startswith("{"):
+        try:
+            query = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise QueryError(f"query is not valid JSON: {error}") from None
+    else:
+        try:
+            terms = shlex.split(text)
+        except ValueError as error:
+            raise QueryError(f"bad query {text!r}: {error}") from None
+        query = {}
+        for term in terms:
+            path, op, value = _term(term)
+            conditions = query.setdefault(path, {})
+            if op in conditions:
+                raise QueryError(f"query term {term!r} repeats a condition on {path}")
+            conditions[op] = value
+    parse(query)
+    return query
