@@ -156,6 +156,7 @@ class TrialLogger:
         if self._pending:
             with self._lock:
                 if self._pending:
+                    assert self._create is not None  # pending only when given a create function
                     self.trial = self._create(self.trial)
                     self._pending = False
                     self._slow = self._muted
@@ -196,6 +197,18 @@ class TrialLogger:
         """
         if aggregator is not None:
             refuse_aggregator(aggregator, "log_metrics")
+        self._log_values(metrics, step, reduce)
+
+    def log_metric_dict(self, metrics: dict[str, Any], step: Any = None) -> None:
+        """Record the values of ``metrics`` at ``step``, as :meth:`log_metrics` does.
+
+        The names are keys, not keyword arguments, so any name is a metric: ``step``,
+        ``reduce`` and ``aggregator`` included (what a tracker's ``log({...})`` may hold).
+        """
+        self._log_values(dict(metrics), step, reduce=False)
+
+    def _log_values(self, metrics: dict[str, Any], step: Any, reduce: bool) -> None:
+        """Validate and buffer ``metrics`` (a dict the pipeline may keep: no one else's)."""
         if self._slow:
             if self._muted:
                 if reduce:
@@ -282,7 +295,11 @@ class TrialLogger:
         self.pipeline.running(self.trial, True)
         self.log_metadata(environment=capture_environment(self.trial))
         if self._sampler is None:
-            self._sampler = start_sampler(self)
+            self._sampler = start_sampler(
+                self.log_metrics,
+                self.pipeline.options.system_metrics_interval,
+                self.protocol.folder,
+            )
         if self._signals is None:
             self._signals = LogSignalHandler(self)
         return self

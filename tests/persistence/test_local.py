@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from track import Status, TrackClient
+from track.errors import UnusableStore
 from track.persistence import get_protocol
 from track.structure import CustomStatus, Trial
 
@@ -265,6 +266,23 @@ def test_pickled_store_round_trip(tmp_path: Path) -> None:
         state = pickle.load(file)
     assert state["format"] == "track/1"
     assert state["trials"][trial.uid]["parameters"] == {"lr": 0.1}
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (pickle.dumps(["not", "a", "store"]), r"store\.pkl is not a track store pickle$"),
+        (b'{"format": "track/1", "trials": {}}', "is not a track store pickle: invalid load key"),
+        (pickle.dumps({"trials": {}})[:-3], "is not a track store pickle: "),
+    ],
+)
+def test_pickled_store_refuses_a_foreign_file(tmp_path: Path, content: bytes, reason: str) -> None:
+    """A pickle that holds no store, or no pickle at all, is refused by name, not misread."""
+    path = tmp_path / "store.pkl"
+    path.write_bytes(content)
+    with pytest.raises(UnusableStore, match=reason):
+        get_protocol(f"pickled://{path}").fetch_trials({})
+    assert path.read_bytes() == content
 
 
 def test_file_written_piecewise_equals_the_state(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from track import TrackClient
+from track.forward.protocol import record_trial_error
 from track.persistence.protocol import Protocol
 from track.structure import Project, Status, Trial, TrialGroup
 
@@ -211,3 +212,18 @@ def test_a_seed_store_records_the_error_of_a_failed_run() -> None:
     assert stored.status == Status.Exception
     assert any("diverged" in error for error in stored.errors)
     assert stored.metrics["loss"] == [(0, 1.0)]
+
+
+def test_errors_without_a_status_leave_a_seed_store_trials_status() -> None:
+    """A disabled forwarder's note (errors, no status) is appended; the status stays Completed."""
+    store = SeedStore()
+    client = TrackClient(store, flush_interval=0.05)
+    client.set_project(name="seed")
+    trial = client.new_trial(name="noted", parameters={})
+    with trial:
+        trial.log_metrics(step=0, loss=1.0)
+    client.close()
+    record_trial_error(store, trial.trial, "forwarder 'mlflow' was disabled")
+    stored = store.trials[trial.uid]
+    assert stored.status == Status.Completed
+    assert stored.errors == ["track: forwarder 'mlflow' was disabled"]

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import itertools
+import os
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from track import TrackClient, TrialLogger
-from track.system.sampler import SystemSampler
+from track.system.sampler import SystemSampler, start_sampler
 
 INTERVAL = 0.5
 DEADLINE = 15.0
@@ -154,3 +156,22 @@ def test_negative_interval_is_rejected() -> None:
     """A negative interval is a configuration error, raised when the client is built."""
     with pytest.raises(ValueError, match="system_metrics_interval"):
         TrackClient("ephemeral:", system_metrics_interval=-1)
+
+
+def test_start_sampler_takes_a_log_callable_its_interval_and_a_folder(tmp_path: Path) -> None:
+    """No trial logger needed: the sampler calls ``log`` and reports the given folder's disk."""
+    logged: list[dict[str, float]] = []
+    sampler = start_sampler(lambda step, **values: logged.append(values), 0.05, str(tmp_path))
+    assert sampler is not None and sampler.disk_path == str(tmp_path)
+    run_until(lambda: len(logged) >= 2)
+    sampler.stop()
+    assert all("system/disk_used_mb" in values for values in logged)
+    assert start_sampler(logged.append, 0, str(tmp_path)) is None
+
+
+def test_start_sampler_without_a_folder_reports_the_working_directory() -> None:
+    """A store with no folder of its own (``Protocol.folder`` None): the working directory."""
+    sampler = start_sampler(lambda step, **values: None, 3600, None)
+    assert sampler is not None
+    sampler.stop()
+    assert sampler.disk_path == os.getcwd()

@@ -20,7 +20,8 @@ from typing import Any
 
 from track.forward.base import Forwarder, ForwarderBroken
 from track.persistence.protocol import Protocol, TrialBatch
-from track.structure import Project, Trial, TrialGroup
+from track.persistence.wrapping import WrappingProtocol
+from track.structure import Trial
 
 __all__ = ["ForwardingProtocol", "record_trial_error", "report_skipped", "safe_call"]
 
@@ -87,30 +88,35 @@ def record_trial_error(store: Protocol, trial: Trial, message: str) -> None:
         )
 
 
-class ForwardingProtocol(Protocol):
-    """The wrapped store, plus a copy of every accepted batch to each live forwarder."""
+class ForwardingProtocol(WrappingProtocol):
+    """The wrapped store, plus a copy of every accepted batch to each live forwarder.
+
+    Every Protocol member goes to the store (:class:`WrappingProtocol`); only
+    ``log_trial_batch`` (forward after the store applied it) and ``close`` (end the
+    forwarders first) differ. The store's own attributes (``path``, ...) are read on
+    :attr:`store`, not on the wrapper.
+    """
 
     def __init__(self, store: Protocol, forwarders: Sequence[Forwarder]) -> None:
-        self.store = store
+        super().__init__(store)
         self.forwarders = list(forwarders)
         self._lock = threading.Lock()
         self._last_trial: Trial | None = None
 
-    def __getattr__(self, name: str) -> Any:
-        # Store-specific attributes (``path``, ...) read through; Protocol methods are below.
-        if name in ("store", "forwarders", "_lock", "_last_trial"):
-            raise AttributeError(name)
-        return getattr(self.store, name)
+    @property
+    def store(self) -> Protocol:
+        """The wrapped track store (``inner``): errors recorded there are not forwarded."""
+        return self.inner
 
     def _guarded(self, trial: Trial | None, forwarder: Forwarder, action: str, call: Any) -> None:
         """``safe_call``; a forwarder it disables is recorded in ``trial``'s errors."""
         message = safe_call(forwarder, action, call)
         if message is not None and trial is not None:
-            record_trial_error(self.store, trial, message)
+            record_trial_error(self.inner, trial, message)
 
     def log_trial_batch(self, trial: Trial, batch: TrialBatch) -> bool:
         """Apply the batch to the store, then forward it (unless the store had it already)."""
-        if self.store.log_trial_batch(trial, batch) is False:
+        if self.inner.log_trial_batch(trial, batch) is False:
             return False
         with self._lock:
             self._last_trial = trial
@@ -130,90 +136,4 @@ class ForwardingProtocol(Protocol):
                 self._guarded(trial, forwarder, "finish its run", forwarder.finish_current)
                 self._guarded(trial, forwarder, "close", forwarder.close)
                 report_skipped(forwarder, "the track store has them")
-        self.store.close()
-
-    def commit(self, **kwargs: Any) -> None:
-        """Commit the store."""
-        self.store.commit(**kwargs)
-
-    def log_trial_arguments(self, trial: Trial, **kwargs: Any) -> None:
-        """Merge parameters in the store."""
-        self.store.log_trial_arguments(trial, **kwargs)
-
-    def get_project(self, project: Project) -> Project | None:
-        """Read from the store."""
-        return self.store.get_project(project)
-
-    def new_project(self, project: Project) -> Project | None:
-        """Insert into the store."""
-        return self.store.new_project(project)
-
-    def get_trial_group(self, group: TrialGroup) -> TrialGroup | None:
-        """Read from the store."""
-        return self.store.get_trial_group(group)
-
-    def new_trial_group(self, group: TrialGroup) -> TrialGroup | None:
-        """Insert into the store."""
-        return self.store.new_trial_group(group)
-
-    def add_project_trial(self, project: Project, trial: Trial) -> None:
-        """Attach in the store."""
-        self.store.add_project_trial(project, trial)
-
-    def add_group_trial(self, group: TrialGroup, trial: Trial) -> None:
-        """Attach in the store."""
-        self.store.add_group_trial(group, trial)
-
-    def set_group_metadata(self, group: TrialGroup, **kwargs: Any) -> None:
-        """Write to the store."""
-        self.store.set_group_metadata(group, **kwargs)
-
-    def get_trial(self, trial: Trial) -> list[Trial]:
-        """Read from the store."""
-        return self.store.get_trial(trial)
-
-    def new_trial(self, trial: Trial, auto_increment: bool = False) -> Trial | None:
-        """Insert into the store."""
-        return self.store.new_trial(trial, auto_increment)
-
-    def fetch_trials(self, query: dict[str, Any] | None, with_metrics: bool = True) -> list[Trial]:
-        """Read from the store."""
-        return self.store.fetch_trials(query, with_metrics=with_metrics)
-
-    def get_trial_metrics(
-        self, trial: Trial, names: list[str] | None = None
-    ) -> dict[str, list[list[Any]]]:
-        """Read from the store."""
-        return self.store.get_trial_metrics(trial, names)
-
-    def fetch_groups(self, query: dict[str, Any] | None) -> list[TrialGroup]:
-        """Read from the store."""
-        return self.store.fetch_groups(query)
-
-    def fetch_projects(self, query: dict[str, Any] | None) -> list[Project]:
-        """Read from the store."""
-        return self.store.fetch_projects(query)
-
-    def fetch_and_update_trial(
-        self, query: dict[str, Any], attr: str, *args: Any, **kwargs: Any
-    ) -> Trial | None:
-        """Update in the store (not forwarded: it is a scheduling primitive)."""
-        return self.store.fetch_and_update_trial(query, attr, *args, **kwargs)
-
-    def fetch_and_update_group(
-        self, query: dict[str, Any], attr: str, *args: Any, **kwargs: Any
-    ) -> TrialGroup | None:
-        """Update in the store (not forwarded: it is a scheduling primitive)."""
-        return self.store.fetch_and_update_group(query, attr, *args, **kwargs)
-
-    def fetch_and_update_once(
-        self,
-        request: str,
-        kind: str,
-        query: dict[str, Any],
-        attr: str,
-        args: tuple[Any, ...] | list[Any] = (),
-        kwargs: dict[str, Any] | None = None,
-    ) -> Trial | TrialGroup | None:
-        """Update once per request in the store (not forwarded)."""
-        return self.store.fetch_and_update_once(request, kind, query, attr, args, kwargs)
+        self.inner.close()

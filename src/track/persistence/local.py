@@ -72,9 +72,11 @@ import tempfile
 import uuid
 from typing import Any
 
+from track.errors import ConfigurationError, UnusableStore
 from track.persistence.documents import DocumentStore, apply_batch, empty_state, upgrade_state
 from track.persistence.protocol import TrialBatch, record_applied
 from track.persistence.utils import URI, parse_uri
+from track.registry import lazy_aliases
 
 __all__ = ["FileProtocol"]
 
@@ -113,7 +115,7 @@ class FileProtocol(DocumentStore):
 
     def __init__(self, uri: str | URI, strict: bool = True, eager: bool = True) -> None:
         if not strict:
-            raise ValueError(
+            raise ConfigurationError(
                 f"FileProtocol(strict={strict!r}) is not supported: track's file store is always "
                 "strict (every write is a locked, all-or-nothing transaction, so there are no "
                 "inconsistencies to ignore); leave strict at its default"
@@ -122,7 +124,7 @@ class FileProtocol(DocumentStore):
         self.uri = parse_uri(uri)
         self.path = os.path.abspath(self.uri.location)
         if not self.uri.location:
-            raise ValueError(
+            raise ConfigurationError(
                 f"{self.uri.redacted()!r} names no file (use {self.uri.scheme}://run.json)"
             )
         self.journal_path = self.path + ".journal"
@@ -201,7 +203,7 @@ class FileProtocol(DocumentStore):
             if size == journal.position:
                 return
             if size < journal.position:
-                raise ValueError(
+                raise UnusableStore(
                     f"{self.journal_path} is shorter than what this store already read from it"
                     " (was it edited?)"
                 )
@@ -228,7 +230,7 @@ class FileProtocol(DocumentStore):
                 raise ValueError(doc.get("format"))
             return str(doc["journal"])
         except (ValueError, KeyError, AttributeError) as error:
-            raise ValueError(f"{self.journal_path} is not a track journal: {error}") from None
+            raise UnusableStore(f"{self.journal_path} is not a track journal: {error}") from None
 
     def _replay(self, line: bytes) -> None:
         """Apply one journal line (a batch another process, or this one, committed)."""
@@ -237,7 +239,7 @@ class FileProtocol(DocumentStore):
         state = self._state
         trial = state["trials"].get(uid)
         if trial is None:
-            raise ValueError(
+            raise UnusableStore(
                 f"{self.journal_path} has a batch for trial {uid!r}, which {self.path} lacks"
             )
         writer = doc.get("writer") or ""
@@ -357,6 +359,15 @@ class FileProtocol(DocumentStore):
 
     # ---- commit and close ---------------------------------------------------------------
 
+    @property
+    def folder(self) -> str:
+        """The folder of the store's file: spill files and other side files go beside it."""
+        return os.path.dirname(self.path)
+
+    def defer_commits(self) -> None:
+        """Switch to lazy mode (``eager=False``): writes stay in memory until :meth:`commit`."""
+        self.eager = False
+
     def commit(
         self, file_name_override: str | None = None, compact: bool = False, **kwargs: Any
     ) -> None:
@@ -397,9 +408,12 @@ class FileProtocol(DocumentStore):
     # ---- encoding -----------------------------------------------------------------------
 
     def _decode(self, data: bytes) -> dict[str, Any]:
-        state = json.loads(data)
+        try:
+            state = json.loads(data)
+        except ValueError as error:
+            raise UnusableStore(f"{self.path} is not a track store file: {error}") from None
         if not isinstance(state, dict) or "trials" not in state:
-            raise ValueError(f"{self.path} is not a track store file")
+            raise UnusableStore(f"{self.path} is not a track store file")
         return state
 
     def _encode(self, held: dict[str, Any] | None) -> bytes:
@@ -519,7 +533,7 @@ def _points_text(points: list[Any]) -> str:
     return json.dumps(points, ensure_ascii=False)[1:-1]
 
 
-#: the seeds' helpers of this module, kept in :mod:`track.compat`: name -> compat module
+#: the seeds' helpers of this module: name -> the :mod:`track.compat` module defining it
 _COMPAT = {
     **dict.fromkeys(
         (
@@ -535,7 +549,7 @@ _COMPAT = {
             "query_nin",
             "query_regex",
         ),
-        "queries",
+        "track.compat.queries",
     ),
     **dict.fromkeys(
         (
@@ -549,15 +563,7 @@ _COMPAT = {
             "lock_write",
             "make_lock",
         ),
-        "locks",
+        "track.compat.locks",
     ),
 }
-
-
-def __getattr__(name: str) -> Any:
-    """The seeds' query and lock helpers (:mod:`track.compat`), imported on first use."""
-    if name not in _COMPAT:  # checked here, so that a probe (``__path__``) imports nothing
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from track.compat import compat_attribute
-
-    return compat_attribute(__name__, name, _COMPAT)
+__getattr__ = lazy_aliases(__name__, _COMPAT)

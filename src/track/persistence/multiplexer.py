@@ -1,46 +1,72 @@
-"""Fan every call out to several stores at once (e.g. a local file and a remote server)."""
+"""Fan every write out to several stores at once (e.g. a local file and a remote server)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from track.persistence.protocol import Protocol, TrialBatch
+from track.persistence.wrapping import WrappingProtocol
 from track.structure import Project, Trial, TrialGroup
 
 __all__ = ["ProtocolMultiplexer"]
 
 
-class ProtocolMultiplexer(Protocol):
-    """Writes go to every backend; reads are answered by the first one."""
+class ProtocolMultiplexer(WrappingProtocol):
+    """Writes go to every backend; reads (and ``folder``) are answered by the first one.
+
+    The first backend is the wrapped store (``inner``): reads are :class:`WrappingProtocol`'s.
+    Every write is overridden here to reach every backend, the first one deciding what is
+    returned (a new trial's revision, the trial a reservation picked).
+    """
 
     def __init__(self, *backends: Protocol) -> None:
         if not backends:
             raise ValueError("ProtocolMultiplexer needs at least one backend")
+        super().__init__(backends[0])
         self.backends = backends
 
-    def _all(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        results = [getattr(backend, name)(*args, **kwargs) for backend in self.backends]
-        return results[0]
+    # ---- side files and commits ---------------------------------------------------------
+
+    def defer_commits(self) -> None:
+        """Defer the commits of every backend."""
+        for backend in self.backends:
+            backend.defer_commits()
+
+    def commit(self, **kwargs: Any) -> None:
+        """Commit every backend."""
+        for backend in self.backends:
+            backend.commit(**kwargs)
+
+    def close(self) -> None:
+        """Close every backend."""
+        for backend in self.backends:
+            backend.close()
+
+    # ---- writes -------------------------------------------------------------------------
 
     def log_trial_batch(self, trial: Trial, batch: TrialBatch) -> bool:
         """Apply the batch to every backend; the first backend's answer is returned."""
-        return bool(self._all("log_trial_batch", trial, batch) is not False)
+        answers = [backend.log_trial_batch(trial, batch) for backend in self.backends]
+        return answers[0] is not False
 
     def log_trial_arguments(self, trial: Trial, **kwargs: Any) -> None:
         """Merge parameters in every backend."""
-        self._all("log_trial_arguments", trial, **kwargs)
+        for backend in self.backends:
+            backend.log_trial_arguments(trial, **kwargs)
 
     def new_project(self, project: Project) -> Project | None:
         """Insert the project in every backend."""
-        return self._all("new_project", project)
+        answers = [backend.new_project(project) for backend in self.backends]
+        return answers[0]
 
     def new_trial_group(self, group: TrialGroup) -> TrialGroup | None:
         """Insert the group in every backend."""
-        return self._all("new_trial_group", group)
+        answers = [backend.new_trial_group(group) for backend in self.backends]
+        return answers[0]
 
     def new_trial(self, trial: Trial, auto_increment: bool = False) -> Trial | None:
         """Insert the trial in every backend (the first decides the revision)."""
-        first = self.backends[0].new_trial(trial, auto_increment)
+        first = self.inner.new_trial(trial, auto_increment)
         for backend in self.backends[1:]:
             if first is not None and not backend.get_trial(first):
                 backend.new_trial(first, auto_increment=False)
@@ -48,21 +74,24 @@ class ProtocolMultiplexer(Protocol):
 
     def add_project_trial(self, project: Project, trial: Trial) -> None:
         """Attach the trial to the project in every backend."""
-        self._all("add_project_trial", project, trial)
+        for backend in self.backends:
+            backend.add_project_trial(project, trial)
 
     def add_group_trial(self, group: TrialGroup, trial: Trial) -> None:
         """Add the trial to the group in every backend."""
-        self._all("add_group_trial", group, trial)
+        for backend in self.backends:
+            backend.add_group_trial(group, trial)
 
     def set_group_metadata(self, group: TrialGroup, **kwargs: Any) -> None:
         """Set group metadata in every backend."""
-        self._all("set_group_metadata", group, **kwargs)
+        for backend in self.backends:
+            backend.set_group_metadata(group, **kwargs)
 
     def fetch_and_update_trial(
         self, query: dict[str, Any], attr: str, *args: Any, **kwargs: Any
     ) -> Trial | None:
         """Pick and update in the first backend, then replay the update on the others."""
-        trial = self.backends[0].fetch_and_update_trial(query, attr, *args, **kwargs)
+        trial = self.inner.fetch_and_update_trial(query, attr, *args, **kwargs)
         if trial is not None:
             for backend in self.backends[1:]:
                 backend.fetch_and_update_trial({"uid": trial.uid}, attr, *args, **kwargs)
@@ -72,46 +101,30 @@ class ProtocolMultiplexer(Protocol):
         self, query: dict[str, Any], attr: str, *args: Any, **kwargs: Any
     ) -> TrialGroup | None:
         """Pick and update in the first backend, then replay the update on the others."""
-        group = self.backends[0].fetch_and_update_group(query, attr, *args, **kwargs)
+        group = self.inner.fetch_and_update_group(query, attr, *args, **kwargs)
         if group is not None:
             for backend in self.backends[1:]:
                 backend.fetch_and_update_group({"uid": group.uid}, attr, *args, **kwargs)
         return group
 
-    def commit(self, **kwargs: Any) -> None:
-        """Commit every backend."""
-        self._all("commit", **kwargs)
+    def fetch_and_update_once(
+        self,
+        request: str,
+        kind: str,
+        query: dict[str, Any],
+        attr: str,
+        args: tuple[Any, ...] | list[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Trial | TrialGroup | None:
+        """Pick and update once per ``request`` in the first backend, then in the others.
 
-    def close(self) -> None:
-        """Close every backend."""
-        self._all("close")
-
-    def get_project(self, project: Project) -> Project | None:
-        """Read from the first backend."""
-        return self.backends[0].get_project(project)
-
-    def get_trial_group(self, group: TrialGroup) -> TrialGroup | None:
-        """Read from the first backend."""
-        return self.backends[0].get_trial_group(group)
-
-    def get_trial(self, trial: Trial) -> list[Trial]:
-        """Read from the first backend."""
-        return self.backends[0].get_trial(trial)
-
-    def fetch_trials(self, query: dict[str, Any] | None, with_metrics: bool = True) -> list[Trial]:
-        """Read from the first backend."""
-        return self.backends[0].fetch_trials(query, with_metrics=with_metrics)
-
-    def get_trial_metrics(
-        self, trial: Trial, names: list[str] | None = None
-    ) -> dict[str, list[list[Any]]]:
-        """Read from the first backend."""
-        return self.backends[0].get_trial_metrics(trial, names)
-
-    def fetch_groups(self, query: dict[str, Any] | None) -> list[TrialGroup]:
-        """Read from the first backend."""
-        return self.backends[0].fetch_groups(query)
-
-    def fetch_projects(self, query: dict[str, Any] | None) -> list[Project]:
-        """Read from the first backend."""
-        return self.backends[0].fetch_projects(query)
+        Each backend records ``request``, so a repeated request is answered with the item
+        picked the first time, and replays nothing twice.
+        """
+        picked = self.inner.fetch_and_update_once(request, kind, query, attr, args, kwargs)
+        if picked is not None:
+            for backend in self.backends[1:]:
+                backend.fetch_and_update_once(
+                    request, kind, {"uid": picked.uid}, attr, args, kwargs
+                )
+        return picked

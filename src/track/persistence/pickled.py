@@ -13,6 +13,7 @@ from __future__ import annotations
 import pickle
 from typing import Any
 
+from track.errors import UnusableStore
 from track.persistence.local import FileProtocol
 
 __all__ = ["PickledProtocol"]
@@ -24,7 +25,13 @@ class PickledProtocol(FileProtocol):
     journaled = False
 
     def _decode(self, data: bytes) -> dict[str, Any]:
-        return pickle.loads(data)
+        try:
+            state = pickle.loads(data)
+        except (pickle.UnpicklingError, EOFError) as error:
+            raise UnusableStore(f"{self.path} is not a track store pickle: {error}") from None
+        if not isinstance(state, dict) or "trials" not in state:
+            raise UnusableStore(f"{self.path} is not a track store pickle")
+        return state
 
     def _encode(self, held: dict[str, Any] | None) -> bytes:
         return pickle.dumps(self._state, protocol=pickle.HIGHEST_PROTOCOL)

@@ -224,6 +224,11 @@ class RecordedTimer(Aggregator):
         return self.summary
 
 
+def _returning(timer: RecordedTimer) -> Callable[[], RecordedTimer]:
+    """The aggregator factory that hands a seed store ``timer``, the trainer's measurement."""
+    return lambda: timer
+
+
 class Protocol:
     """Base class of every store. Subclass it and register a URI scheme to add your own."""
 
@@ -237,7 +242,9 @@ class Protocol:
         ``log_trial_chrono_start``/``log_trial_chrono_finish``, ``set_trial_status``) receives
         every write. Every method the batch needs is looked up before anything is applied, so
         a store missing one refuses the whole batch instead of applying part of it on every
-        retry. Such a store keeps no (writer, seq) record, so it always answers True.
+        retry. Such a store keeps no (writer, seq) record, so it always answers True. The
+        seed API appends an error only with a status: errors without a status are sent with the
+        status the store holds (``get_trial``), which they leave as it is.
         """
         needed = {
             "log_trial_metrics": bool(batch.series),
@@ -247,6 +254,11 @@ class Protocol:
         }
         own = {name: self._own(name) for name, used in needed.items() if used}
         record_chronos = self._chrono_writer() if batch.chronos else None
+        status: AnyStatus | None = None
+        if batch.status is not None:
+            status = status_from_doc(batch.status)
+        elif batch.errors:  # errors alone leave the status as it is
+            status = self._stored_status(trial)
         for name, step, value, _ in batch.points():
             own["log_trial_metrics"](trial, step=step, **{name: value})
         if batch.metadata:
@@ -256,10 +268,17 @@ class Protocol:
         if record_chronos is not None:
             record_chronos(trial, batch.chronos)
         if batch.status is not None or batch.errors:
-            errors = batch.errors or [None]
+            errors: list[str | None] = [*batch.errors] or [None]
             for error in errors:
-                own["set_trial_status"](trial, status_from_doc(batch.status), error=error)
+                own["set_trial_status"](trial, status, error=error)
         return True
+
+    def _stored_status(self, trial: Trial) -> AnyStatus | None:
+        """The status ``trial`` has in this store (the seed API sets errors with a status)."""
+        stored = self.get_trial(trial)
+        if not stored:
+            raise TrialNotFound(f"no trial {trial.uid!r} in this store")
+        return stored[0].status
 
     def _own(self, name: str) -> Callable[..., Any]:
         """This store's own ``name`` method; refuses when only the base class's default exists."""
@@ -267,7 +286,8 @@ class Protocol:
             raise NotImplementedError(
                 f"{type(self).__name__} must implement log_trial_batch or {name}"
             )
-        return getattr(self, name)
+        method: Callable[..., Any] = getattr(self, name)
+        return method
 
     def _implements(self, name: str) -> bool:
         return getattr(type(self), name) is not getattr(Protocol, name)
@@ -300,7 +320,7 @@ class Protocol:
                 if timer is None:
                     timer = recorded[(trial.uid, name)] = RecordedTimer(summary)
                 timer.summary = summary
-                self.log_trial_chrono_start(trial, name, aggregator=lambda t=timer: t)
+                self.log_trial_chrono_start(trial, name, aggregator=_returning(timer))
                 self.log_trial_chrono_finish(trial, name, None, None, None)
 
         return replay
@@ -354,7 +374,9 @@ class Protocol:
     ) -> None:
         """Mark ``trial`` Completed, Interrupted or Exception and record its end time."""
         status = finish_status(exc_type)
-        errors = [f"{exc_type.__name__}: {exc_val}"] if status is Status.Exception else []
+        errors = []
+        if exc_type is not None and status is Status.Exception:
+            errors.append(f"{exc_type.__name__}: {exc_val}")
         batch = TrialBatch(
             status=status_to_doc(status), errors=errors, metadata={"end_time": time.time()}
         )
@@ -492,6 +514,27 @@ class Protocol:
             raise ValueError(f"kind must be 'trial' or 'group', not {kind!r}")
         update = self.fetch_and_update_trial if kind == "trial" else self.fetch_and_update_group
         return update(query, attr, *args, **(kwargs or {}))
+
+    # ---- side files and commits ---------------------------------------------------------
+
+    @property
+    def folder(self) -> str | None:
+        """The folder this store's side files belong in; None when it has no folder of its own.
+
+        Side files are what track keeps next to a store: spill files of batches the store did
+        not take, the disk whose usage the system sampler reports. A store in a file answers
+        that file's folder (``file://``, ``pickled://``, ``sqlite://``); one in memory, behind
+        a server or in a database server answers None, and callers use the working directory.
+        """
+        return None
+
+    def defer_commits(self) -> None:
+        """Keep writes until :meth:`commit` instead of making each one durable as it is applied.
+
+        For a caller that commits once per group of writes (the track server's store worker).
+        A store that writes its files at every write (``file://``) honours it; the default does
+        nothing, for stores whose every write is already a transaction of its own (SQL).
+        """
 
     def commit(self, **kwargs: Any) -> None:
         """Make every applied write durable (a no-op for stores that commit per batch)."""

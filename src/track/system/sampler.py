@@ -14,16 +14,12 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from track.system.gpu import nvml_gpus
 from track.system.host import host_probe
 
-if TYPE_CHECKING:
-    from track.logger import TrialLogger
-    from track.persistence.protocol import Protocol
-
-__all__ = ["SystemSampler", "start_sampler", "store_folder"]
+__all__ = ["SystemSampler", "start_sampler"]
 
 log = logging.getLogger("track.system")
 
@@ -108,17 +104,14 @@ class SystemSampler:
         return True
 
 
-def store_folder(protocol: Protocol) -> str:
-    """The folder of a file-backed store, else the working directory (for disk usage)."""
-    path = getattr(protocol, "path", None)
-    if isinstance(path, str) and path:
-        return os.path.dirname(os.path.abspath(path))
-    return os.getcwd()
+def start_sampler(
+    log: Callable[..., Any], interval: float, folder: str | None
+) -> SystemSampler | None:
+    """A running sampler calling ``log(step=..., **metrics)``, or None when ``interval`` is 0.
 
-
-def start_sampler(logger: TrialLogger) -> SystemSampler | None:
-    """A running sampler for ``logger``'s trial, or None when the interval option is 0."""
-    interval = logger.pipeline.options.system_metrics_interval
+    ``folder`` is the one whose disk usage is reported: the store's (``Protocol.folder``),
+    else (None) the working directory.
+    """
     if interval <= 0:
         return None
-    return SystemSampler(logger.log_metrics, interval, store_folder(logger.protocol)).start()
+    return SystemSampler(log, interval, folder or os.getcwd()).start()
