@@ -33,7 +33,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from track.errors import UnusableStore
 from track.persistence.protocol import Protocol, TrialBatch, WriteRefused
+from track.retry import retry
 from track.structure import Trial
 from track.utils.memory import gc_paused
 
@@ -282,45 +284,45 @@ class WritePipeline:
         return list(by_uid.values()), units, markers
 
     def _write(self, trial: Trial, batch: TrialBatch) -> None:
-        delay = 0.05
         failures = 0
-        while True:
-            try:
-                self.protocol.log_trial_batch(trial, batch)
-                if failures:
-                    log.warning("store write succeeded after %d retries", failures)
-                return
-            except PERMANENT_ERRORS as error:
-                path = self._write_spill([(trial, batch)])
-                log.error(
-                    "the store refused a batch for trial %s (%s: %s); retrying cannot help, so "
-                    "it was saved to %s (replay with: track replay %s --store URI)",
-                    trial.uid,
-                    type(error).__name__,
-                    error,
-                    path,
-                    path,
-                )
-                return
-            except Exception as error:  # a store or network error: retry, never drop
-                failures += 1
-                if failures == 1 or failures % 20 == 0:
-                    log.warning(
-                        "store write failed (%s: %s); retrying", type(error).__name__, error
-                    )
-                if self._closed:
-                    raise
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
+
+        def failed(error: Exception, count: int) -> None:
+            nonlocal failures
+            failures = count
+            if count == 1 or count % 20 == 0:
+                log.warning("store write failed (%s: %s); retrying", type(error).__name__, error)
+
+        try:
+            retry(
+                lambda: self.protocol.log_trial_batch(trial, batch),
+                transient=lambda error: not isinstance(error, PERMANENT_ERRORS),
+                initial=0.05,
+                maximum=2.0,
+                stop=lambda: self._closed,
+                on_failure=failed,
+            )
+        except PERMANENT_ERRORS as error:
+            path = self._write_spill([(trial, batch)])
+            log.error(
+                "the store refused a batch for trial %s (%s: %s); retrying cannot help, so "
+                "it was saved to %s (replay with: track replay %s --store URI)",
+                trial.uid,
+                type(error).__name__,
+                error,
+                path,
+                path,
+            )
+            return
+        if failures:
+            log.warning("store write succeeded after %d retries", failures)
 
     # ---- spill --------------------------------------------------------------------------
 
     def spill_path(self) -> str:
-        """Where unsent batches go when the store cannot take them in time."""
+        """Where unsent batches go: ``spill_dir``, else the store's folder, else the working one."""
         folder = self.options.spill_dir
         if folder is None:
-            store_path = getattr(self.protocol, "path", None)
-            folder = os.path.dirname(store_path) if isinstance(store_path, str) else os.getcwd()
+            folder = self.protocol.folder or os.getcwd()
         return os.path.join(folder, f"track-spill-{self.writer}.jsonl")
 
     def _spill(self) -> None:
@@ -377,7 +379,9 @@ def replay_spill(path: str, protocol: Protocol) -> ReplayReport:
 
     The file is rewritten to hold only what could not be applied, and removed when nothing
     is left. A batch the store refuses (:data:`PERMANENT_ERRORS`) is kept and the replay
-    goes on; any other error stops the replay, keeping that batch and the rest.
+    goes on, and so is a line that is not a spill record (e.g. cut short by a crash); any
+    other error stops the replay, keeping that batch and the rest. A file whose first line is
+    not a spill record raises :class:`~track.errors.UnusableStore` and is left as it is.
     """
     report = ReplayReport()
     kept: list[str] = []
@@ -387,10 +391,18 @@ def replay_spill(path: str, protocol: Protocol) -> ReplayReport:
         if report.stopped is not None:
             kept.append(line)
             continue
-        record = json.loads(line)
-        trial = _spilled_trial(record["trial"])
         try:
-            applied = protocol.log_trial_batch(trial, TrialBatch.from_doc(record["batch"]))
+            record = json.loads(line)
+            trial = _spilled_trial(record["trial"])
+            batch = TrialBatch.from_doc(record["batch"])
+        except (ValueError, KeyError, TypeError) as error:
+            if index == 0:
+                raise UnusableStore(f"{path} is not a track spill file ({error})") from None
+            report.refused.append(f"line {index + 1}: not a spill record ({error})")
+            kept.append(line)
+            continue
+        try:
+            applied = protocol.log_trial_batch(trial, batch)
         except PERMANENT_ERRORS as error:
             report.refused.append(f"trial {trial.uid}: {type(error).__name__}: {error}")
             kept.append(line)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from track.errors import UnusableStore
 from track.persistence import get_protocol
 from track.persistence.memory import EphemeralProtocol
 from track.persistence.protocol import Protocol, TrialBatch, TrialNotFound
@@ -127,6 +128,27 @@ def test_replay_reports_present_and_refused_and_keeps_what_it_could_not_apply(
     kept = [json.loads(line) for line in spill.read_text().splitlines()]
     assert [(r["trial"], r["batch"]["seq"]) for r in kept] == [(ghost.uid, 3)]
     assert sorted(steps(store, trial)) == [1, 2]
+
+
+def test_replay_keeps_a_torn_line_and_refuses_a_file_that_is_not_a_spill(
+    store: Protocol, tmp_path: Path
+) -> None:
+    """A line cut short by a crash is kept and reported; a foreign file is refused untouched."""
+    trial = new_trial(store, "t")
+    spill = tmp_path / "track-spill-w.jsonl"
+    whole = json.dumps({"trial": trial.uid, "batch": batch("w", 1, 1).to_doc()})
+    spill.write_text(whole + "\n" + whole[: len(whole) // 2] + "\n")
+    report = replay_spill(str(spill), store)
+    assert (report.applied, report.kept, len(report.refused)) == (1, 1, 1)
+    assert report.refused[0].startswith("line 2: not a spill record")
+    assert spill.read_text() == whole[: len(whole) // 2] + "\n"
+    assert steps(store, trial) == [1]
+
+    foreign = tmp_path / "notes.txt"
+    foreign.write_text("hello\n")
+    with pytest.raises(UnusableStore, match="is not a track spill file"):
+        replay_spill(str(foreign), store)
+    assert foreign.read_text() == "hello\n"
 
 
 def test_track_replay_command_reports_honestly(shared_store_uri: str, tmp_path: Path) -> None:

@@ -25,14 +25,15 @@ import socket
 import ssl
 import sys
 import threading
-import time
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from track.configuration import options
+from track.errors import ConfigurationError, InvalidValue, NotFound, ServerError
 from track.persistence.protocol import Protocol, TrialBatch, TrialNotFound, WriteRefused
 from track.persistence.utils import URI, parse_uri
 from track.pipeline import append_spill
+from track.retry import retry
 from track.server import crypto, wire
 from track.server.known import KnownServers, ServerKeyChanged, known_servers_path, server_name
 from track.structure import Project, Trial, TrialGroup
@@ -52,11 +53,11 @@ log = logging.getLogger("track.client")
 CREATION_KEY = "creation_request"
 
 
-class ServerUnreachable(ConnectionError):
+class ServerUnreachable(ServerError, ConnectionError):
     """The server could not be reached within the client's timeout."""
 
 
-class ServerRefused(Exception):
+class ServerRefused(ServerError):
     """The server refused the connection (wire version, security layer or credentials)."""
 
 
@@ -65,7 +66,11 @@ class AuthenticationFailed(ServerRefused):
 
 
 class ServerBusy(ServerRefused):
-    """A refusal that retrying may fix (too many connections, a login penalty): retried."""
+    """A refusal that retrying may fix (too many connections, a login penalty): retried.
+
+    ``retry_after`` is the least wait, in seconds, the server asked for before the next try
+    (0: none); the client's backoff waits at least that long.
+    """
 
     def __init__(self, message: str, retry_after: float = 0.0) -> None:
         super().__init__(message)
@@ -85,27 +90,28 @@ def _refused(where: str, reply: Any, login: bool) -> ServerRefused:
     return ServerRefused(text)
 
 
-class RPCCallFailure(Exception):
-    """The server's store raised while running a call; ``trace`` is kept for the seed API."""
+class RPCCallFailure(ServerError):
+    """The server's store raised while running a call; ``trace`` is kept for the seed API.
+
+    The subclasses land the store's error on track's hierarchy: a missing item is a
+    :class:`~track.errors.NotFound`, a bad value an :class:`~track.errors.InvalidValue`.
+    """
 
     def __init__(self, message: str, trace: str | None = None) -> None:
         super().__init__(message)
         self.trace = trace
 
 
-class RemoteKeyError(RPCCallFailure, KeyError):
-    """The store raised a KeyError (e.g. an unknown trial)."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
+class RemoteKeyError(RPCCallFailure, NotFound):
+    """The store raised a KeyError or NotFound (e.g. an unknown trial): a NotFound here too."""
 
 
-class RemoteValueError(RPCCallFailure, ValueError):
-    """The store raised a ValueError (e.g. a bad query)."""
+class RemoteValueError(RPCCallFailure, InvalidValue):
+    """The store raised a ValueError (e.g. a bad query): an InvalidValue here."""
 
 
-class RemoteTypeError(RPCCallFailure, TypeError):
-    """The store raised a TypeError (e.g. an unstorable value)."""
+class RemoteTypeError(RPCCallFailure, InvalidValue, TypeError):
+    """The store raised a TypeError (e.g. an unstorable value): an InvalidValue here."""
 
 
 class RemoteNotImplementedError(RPCCallFailure, NotImplementedError):
@@ -118,9 +124,6 @@ class RemoteWriteRefused(RPCCallFailure, WriteRefused):
 
 class RemoteTrialNotFound(RPCCallFailure, TrialNotFound):
     """The write names a trial, project or group the server's store does not hold."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 ERRORS: dict[str, type[RPCCallFailure]] = {
@@ -137,8 +140,20 @@ def _layer(value: str | None) -> str | None:
     if value in (None, "", "none", "None"):
         return None
     if value not in ("AES", "TLS"):
-        raise ValueError(f"security_layer must be AES, TLS or none, not {value!r}")
+        raise ConfigurationError(f"security_layer must be AES, TLS or none, not {value!r}")
     return value
+
+
+def _reconnectable(error: Exception) -> bool:
+    """True for a failure that a new connection may not meet (not a rejected certificate)."""
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return False
+    return isinstance(error, (OSError, wire.FrameError, EOFError, ServerBusy))
+
+
+def _retry_after(error: Exception) -> float:
+    """How long the server asked the client to wait before trying again (0: no hint)."""
+    return error.retry_after if isinstance(error, ServerBusy) else 0.0
 
 
 class SocketClient(Protocol):
@@ -146,8 +161,10 @@ class SocketClient(Protocol):
 
     def __init__(self, uri: str | URI, **kwargs: Any) -> None:
         self.uri = parse_uri(uri)
-        if not self.uri.address or self.uri.port is None:
-            raise ValueError(f"{self.uri.redacted()!r} needs a host and a port")
+        address, port = self.uri.address, self.uri.port
+        if not address or port is None:
+            raise ConfigurationError(f"{self.uri.redacted()!r} needs a host and a port")
+        self._address, self._port = address, port
         query = self.uri.query
         self.layer = _layer(query.get("security_layer"))
         self.pinned = query.get("server_key")
@@ -183,7 +200,7 @@ class SocketClient(Protocol):
                 with open(os.path.expanduser(path), encoding="utf-8") as file:
                     return uri.username, file.read().rstrip("\r\n")
             except OSError as error:
-                raise ValueError(
+                raise ConfigurationError(
                     f"TRACK_PASSWORD_FILE={path}: cannot read it ({error.strerror or error})"
                 ) from None
         return uri.username, os.environ.get("TRACK_PASSWORD")
@@ -191,16 +208,14 @@ class SocketClient(Protocol):
     # ---- connection ---------------------------------------------------------------------
 
     def _where(self) -> str:
-        return f"{self.uri.address}:{self.uri.port}"
+        return f"{self._address}:{self._port}"
 
     def _open_socket(self) -> socket.socket:
-        sock = socket.create_connection(
-            (self.uri.address, self.uri.port), timeout=self.read_timeout
-        )
+        sock = socket.create_connection((self._address, self._port), timeout=self.read_timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.layer == "TLS":
             context = ssl.create_default_context(cafile=self.ca)
-            sock = context.wrap_socket(sock, server_hostname=self.uri.address)
+            sock = context.wrap_socket(sock, server_hostname=self._address)
         return sock
 
     def _connect(self) -> None:
@@ -237,8 +252,7 @@ class SocketClient(Protocol):
         Raises :class:`~track.server.known.ServerKeyChanged` (before the login is sent) when
         the file records another key for this server.
         """
-        assert self.uri.address is not None and self.uri.port is not None
-        name = server_name(self.uri.address, self.uri.port)
+        name = server_name(self._address, self._port)
         try:
             held = self.known.lookup(name)
         except OSError as error:
@@ -274,39 +288,51 @@ class SocketClient(Protocol):
 
     def _retrying(self, attempt: Any) -> Any:
         """Run ``attempt`` until it succeeds, reconnecting with backoff for ``timeout`` seconds."""
-        deadline: float | None = None
-        delay = 0.05
-        while True:
+
+        def connected() -> Any:
             try:
                 if self._sock is None:
                     self._connect()
                 return attempt()
-            except ssl.SSLCertVerificationError:
+            except (OSError, wire.FrameError, EOFError, ServerBusy):
                 self._drop()
                 raise
-            except (OSError, wire.FrameError, EOFError, ServerBusy) as error:
-                self._drop()
-                now = time.monotonic()
-                if deadline is None:
-                    deadline = now + self.timeout
-                    log.warning("track server %s: %s; reconnecting", self._where(), error)
-                if now >= deadline:
-                    raise ServerUnreachable(
-                        f"track server {self._where()} unreachable for {self.timeout:g}s "
-                        f"(last error: {error})"
-                    ) from None
-                wait = max(delay, getattr(error, "retry_after", 0.0))
-                time.sleep(min(wait, deadline - now))
-                delay = min(delay * 2, 2.0)
+
+        def reconnecting(error: Exception, failures: int) -> None:
+            if failures == 1:
+                log.warning("track server %s: %s; reconnecting", self._where(), error)
+
+        try:
+            return retry(
+                connected,
+                transient=_reconnectable,
+                initial=0.05,
+                maximum=2.0,
+                timeout=self.timeout,
+                min_wait=_retry_after,
+                on_failure=reconnecting,
+            )
+        except Exception as error:
+            if not _reconnectable(error):
+                raise
+            raise ServerUnreachable(
+                f"track server {self._where()} unreachable for {self.timeout:g}s "
+                f"(last error: {error})"
+            ) from None
 
     def _call(self, method: str, *args: Any, kwargs: dict[str, Any] | None = None) -> Any:
+        """What the server's store ``method`` returned, decoded by :mod:`wire` into the same types.
+
+        The read methods below cast it to their store method's return type: the server calls
+        that method of its own store and its answer keeps the structures' types on the wire.
+        """
         request = {"id": 0, "call": method, "args": list(args), "kwargs": kwargs or {}}
         with self._lock:
             self._last_id += 1
             rid = request["id"] = self._last_id
             payload = wire.encode(request)
             if len(payload) > self.max_frame:
-                raise ValueError(f"{method}: request of {len(payload)} bytes exceeds max_frame")
+                raise InvalidValue(f"{method}: request of {len(payload)} bytes exceeds max_frame")
             tries = [0]
 
             def exchange() -> Any:
@@ -400,33 +426,33 @@ class SocketClient(Protocol):
 
     def get_project(self, project: Project) -> Project | None:
         """The stored project with this uid, or None."""
-        return self._call("get_project", project)
+        return cast("Project | None", self._call("get_project", project))
 
     def get_trial_group(self, group: TrialGroup) -> TrialGroup | None:
         """The stored group with this uid, or None."""
-        return self._call("get_trial_group", group)
+        return cast("TrialGroup | None", self._call("get_trial_group", group))
 
     def get_trial(self, trial: Trial) -> list[Trial]:
         """Stored trials matching ``trial``."""
-        return self._call("get_trial", trial)
+        return cast("list[Trial]", self._call("get_trial", trial))
 
     def get_trial_metrics(
         self, trial: Trial, names: list[str] | None = None
     ) -> dict[str, list[list[Any]]]:
         """The full series of a trial's metrics."""
-        return self._call("get_trial_metrics", trial, names)
+        return cast("dict[str, list[list[Any]]]", self._call("get_trial_metrics", trial, names))
 
     def fetch_trials(self, query: dict[str, Any] | None, with_metrics: bool = True) -> list[Trial]:
         """Trials matching a query."""
-        return self._call("fetch_trials", query, with_metrics)
+        return cast("list[Trial]", self._call("fetch_trials", query, with_metrics))
 
     def fetch_groups(self, query: dict[str, Any] | None) -> list[TrialGroup]:
         """Groups matching a query."""
-        return self._call("fetch_groups", query)
+        return cast("list[TrialGroup]", self._call("fetch_groups", query))
 
     def fetch_projects(self, query: dict[str, Any] | None) -> list[Project]:
         """Projects matching a query."""
-        return self._call("fetch_projects", query)
+        return cast("list[Project]", self._call("fetch_projects", query))
 
     def fetch_and_update_trial(
         self, query: dict[str, Any], attr: str, *args: Any, **kwargs: Any
@@ -437,14 +463,16 @@ class SocketClient(Protocol):
         after a reconnect (even to a restarted server) reserves at most one trial.
         """
         request = uuid.uuid4().hex
-        return self.fetch_and_update_once(request, "trial", query, attr, args, kwargs)
+        found = self.fetch_and_update_once(request, "trial", query, attr, args, kwargs)
+        return cast("Trial | None", found)
 
     def fetch_and_update_group(
         self, query: dict[str, Any], attr: str, *args: Any, **kwargs: Any
     ) -> TrialGroup | None:
         """Atomically pick one group and apply the update method ``attr`` on the server."""
         request = uuid.uuid4().hex
-        return self.fetch_and_update_once(request, "group", query, attr, args, kwargs)
+        found = self.fetch_and_update_once(request, "group", query, attr, args, kwargs)
+        return cast("TrialGroup | None", found)
 
     def fetch_and_update_once(
         self,
@@ -456,6 +484,7 @@ class SocketClient(Protocol):
         kwargs: dict[str, Any] | None = None,
     ) -> Trial | TrialGroup | None:
         """The server's store applies the update at most once per ``request`` id."""
-        return self._call(
+        found = self._call(
             "fetch_and_update_once", request, kind, query, attr, list(args), kwargs or {}
         )
+        return cast("Trial | TrialGroup | None", found)

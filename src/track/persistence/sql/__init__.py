@@ -14,12 +14,13 @@ full series on demand.
 
 from __future__ import annotations
 
-import random
+import os
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from track.errors import InvalidValue
 from track.liveness import HEARTBEAT_KEY, INTERVAL_KEY, STALE_AFTER_INTERVALS
 from track.persistence.existing import require_schema, require_sqlite_file
 from track.persistence.protocol import (
@@ -43,6 +44,7 @@ from track.persistence.sql.reads import build_trials, series_points
 from track.persistence.sql.schema import ensure_schema
 from track.persistence.utils import URI, parse_uri
 from track.query import parse
+from track.retry import retry
 from track.serialization import (
     group_from_doc,
     jsonable_dict,
@@ -84,12 +86,13 @@ class SQLProtocol(Protocol):
         """
         self.uri = parse_uri(uri)
         self.dialect: Dialect = make_dialect(self.uri)
-        self.path = getattr(self.dialect, "path", None)
+        #: the SQLite database file; None for a database server
+        self.path = self.dialect.path if self.dialect.name == "sqlite" else None
         self.retries = 0
         self._lock = threading.RLock()
         self._cursor: Any = None
         if not create and self.dialect.name == "sqlite":
-            require_sqlite_file(self.path)
+            require_sqlite_file(self.dialect.path)
         self._conn = self._with_retry(self.dialect.connect)
         try:
             self._run(lambda cur: self._open_schema(cur.raw, create))
@@ -102,20 +105,34 @@ class SQLProtocol(Protocol):
             require_schema(self.dialect, cur)
         ensure_schema(self.dialect, cur)
 
+    @property
+    def folder(self) -> str | None:
+        """The SQLite file's folder (side files go beside it); None for a database server."""
+        if self.path is None or self.path == ":memory:":
+            return None
+        return os.path.dirname(os.path.abspath(self.path))
+
     # ---- transactions -------------------------------------------------------------------
 
     def _with_retry(self, action: Callable[[], T]) -> T:
+        # The deadline counts from the first attempt, which may itself wait out SQLite's busy
+        # timeout; an error met after it is no longer retryable.
         deadline = time.monotonic() + RETRY_SECONDS
-        delay = 0.005
-        while True:
-            try:
-                return action()
-            except Exception as error:
-                if not self.dialect.retryable(error) or time.monotonic() > deadline:
-                    raise
+
+        def retryable(error: Exception) -> bool:
+            return self.dialect.retryable(error) and time.monotonic() <= deadline
+
+        def count(error: Exception, failures: int) -> None:
             self.retries += 1
-            time.sleep(delay * (1 + random.random()))
-            delay = min(delay * 2, 0.5)
+
+        return retry(
+            action,
+            transient=retryable,
+            initial=0.005,
+            maximum=0.5,
+            jitter=1.0,
+            on_failure=count,
+        )
 
     def _run(self, operation: Callable[[Any], T], write: bool = True) -> T:
         """Run ``operation(cursor)`` in one transaction, retried whole when the database asks.
@@ -144,7 +161,8 @@ class SQLProtocol(Protocol):
     # ---- writes -------------------------------------------------------------------------
 
     def _lock_trial(self, cur: Cursor, uid: str, columns: str = "id") -> tuple[Any, ...]:
-        row = cur.one(f"SELECT {columns} FROM trials WHERE uid = ?{self.dialect.for_update}", uid)
+        sql = f"SELECT {columns} FROM trials WHERE uid = ?{self.dialect.for_update}"
+        row: tuple[Any, ...] | None = cur.one(sql, uid)
         if row is None:
             raise TrialNotFound(f"no trial {uid!r} in this store")
         return row
@@ -534,7 +552,7 @@ class SQLProtocol(Protocol):
     ) -> Trial | TrialGroup | None:
         """Reserve once per ``request``: the id is recorded in the reservation's transaction."""
         if kind not in ("trial", "group"):
-            raise ValueError(f"kind must be 'trial' or 'group', not {kind!r}")
+            raise InvalidValue(f"kind must be 'trial' or 'group', not {kind!r}")
 
         def apply(cur: Cursor) -> Trial | TrialGroup | None:
             row = cur.one(

@@ -13,6 +13,7 @@ import re
 import sqlite3
 from typing import Any
 
+from track.errors import ConfigurationError, UnknownName
 from track.persistence.utils import URI
 from track.query import regex_search
 
@@ -108,7 +109,7 @@ class Dialect:
     real = "REAL"
     json_type = "TEXT"
     #: untyped columns keep int, float and str steps (and int or float values) as given
-    step_columns = ("step",)
+    step_columns: tuple[str, ...] = ("step",)
     step_ddl = "step"
     last_step_ddl = "last_step"
     value_ddl = "value"
@@ -123,13 +124,13 @@ class Dialect:
         self.busy_timeout = float(uri.query.get("timeout", "30"))
         self.synchronous = uri.query.get("synchronous", "NORMAL").upper()
         if self.synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
-            raise ValueError(f"sqlite synchronous={self.synchronous!r}: use NORMAL or FULL")
+            raise ConfigurationError(f"sqlite synchronous={self.synchronous!r}: use NORMAL or FULL")
         if uri.address:
             self.path = uri.location
         else:
             self.path = uri.path[1:] if uri.path.startswith("/") else uri.path
         if not self.path:
-            raise ValueError(f"{uri.redacted()!r} names no file (use sqlite:///track.db)")
+            raise ConfigurationError(f"{uri.redacted()!r} names no file (use sqlite:///track.db)")
 
     def connect(self) -> Any:
         """Open the database file in autocommit mode; transactions are explicit."""
@@ -179,7 +180,8 @@ class Dialect:
         text = ",".join(
             "[" + ",".join("null" if v is None else v for v in row) + "]" for row in rows
         )
-        return decode_json(f"[{text}]")
+        decoded: list[list[Any]] = decode_json(f"[{text}]")
+        return decoded
 
     def step_params(self, step: Any) -> tuple[Any, ...]:
         """A step as the values of :attr:`step_columns`."""
@@ -196,7 +198,8 @@ class Dialect:
     def fetch_points(self, cur: Any, sql: str, series_id: int) -> list[Any]:
         """Every row of one series' points query."""
         cur.execute(sql, (series_id,))
-        return cur.fetchall()
+        rows: list[Any] = cur.fetchall()
+        return rows
 
     def decode_points(self, rows: list[Any]) -> list[list[Any]]:
         """``[step, value, time]`` lists from (step..., value, time) rows (NULL value: NaN)."""
@@ -294,14 +297,15 @@ class PostgresDialect(Dialect):
     text_order = ' COLLATE "C"'
     json_param = "CAST(? AS JSONB)"
     default_port = 5432
-    isolation = None
+    #: the ``psycopg.IsolationLevel`` member name; None keeps the server's default
+    isolation: str | None = None
     use_copy = True
 
     def __init__(self, uri: URI) -> None:
         self.uri = uri
         self.schema = uri.query.get("schema")
         if self.schema is not None and not _SCHEMA_NAME.match(self.schema):
-            raise ValueError(
+            raise ConfigurationError(
                 f"schema={self.schema!r}: a schema name is letters, digits and underscores"
             )
         self.dbname = uri.path.lstrip("/") or None
@@ -409,7 +413,8 @@ class PostgresDialect(Dialect):
         """Points travel in binary (about twice as fast as text for millions of floats)."""
         with cur.connection.cursor(binary=True) as binary:
             binary.execute(sql, (series_id,))
-            return binary.fetchall()
+            rows: list[Any] = binary.fetchall()
+            return rows
 
     def decode_points(self, rows: list[Any]) -> list[list[Any]]:
         """``[step, value, time]`` lists from (istep, fstep, sstep, value, time) rows."""
@@ -504,4 +509,4 @@ def make_dialect(uri: URI) -> Dialect:
         return PostgresDialect(uri)
     if uri.scheme == "cockroach":
         return CockroachDialect(uri)
-    raise ValueError(f"no SQL dialect for scheme {uri.scheme!r}")
+    raise UnknownName(f"no SQL dialect for scheme {uri.scheme!r}")
