@@ -109,6 +109,15 @@ def test_status_by_name_value_or_object(wanted: Any, expected: list[str]) -> Non
     assert names({"status": wanted}) == expected
 
 
+@pytest.mark.parametrize("stored", [{}, {"name": None, "value": None}, {"value": 999}])
+def test_a_stored_status_that_designates_none_matches_no_status(stored: dict[str, Any]) -> None:
+    """A hand-edited document whose status names no status fails its test instead of the query."""
+    doc = {**DOCS["a"], "status": stored}
+    assert not matches(doc, parse({"status": "completed"}))
+    assert not matches(doc, parse({"status": {"$in": ["completed", 999]}}))
+    assert matches(doc, parse({"status": {"$ne": "completed"}}))
+
+
 def test_group_id_matches_any_group_of_a_trial() -> None:
     """``group_id`` matches every group a trial belongs to, not only its first."""
     assert names({"group_id": "g1"}) == ["a"]

@@ -16,6 +16,7 @@ from typing import Any
 
 from track.configuration import options
 from track.distributed import RankPolicy
+from track.errors import NotFound
 from track.forward import Forwarder, ForwardingProtocol, make_forwarders
 from track.logger import TrialLogger
 from track.persistence import get_protocol
@@ -41,8 +42,8 @@ DEFAULT_URI = "sqlite:///track.db"
 ORPHAN_PROJECT = "orphan"
 
 
-class TrialDoesNotExist(Exception):
-    """``set_trial`` named a trial the store does not hold."""
+class TrialDoesNotExist(NotFound):
+    """``set_trial`` named a trial the store does not hold (the seeds' name; a NotFound)."""
 
 
 @dataclass(frozen=True)
@@ -376,7 +377,8 @@ class TrackClient:
         if self.ranks.muted:
             return self.protocol.new_trial(trial, auto_increment=True) or trial
         if self.ranks.mode == "all":
-            return self.ranks.attach(trial, self._insert_trial, self.protocol)
+            attached: Trial = self.ranks.attach(trial, self._insert_trial, self.protocol)
+            return attached
         return self._insert_trial(trial)
 
     def _insert_trial(self, trial: Trial) -> Trial:

@@ -12,11 +12,13 @@ import json
 import os
 from typing import Any
 
+from track.errors import ConfigurationError, NotFound
+
 __all__ = ["find_configuration", "options", "reset_configuration"]
 
 CONFIG_FILE = "track.config"
 
-_cache: dict[str, Any] = {}
+_cache: dict[str, dict[str, Any]] = {}
 
 
 class _DefaultNone:
@@ -37,9 +39,9 @@ def find_configuration(file: str | None = None) -> dict[str, Any]:
             try:
                 config = json.load(handle)
             except json.JSONDecodeError as error:
-                raise ValueError(f"{path} is not valid JSON: {error}") from None
+                raise ConfigurationError(f"{path} is not valid JSON: {error}") from None
         if not isinstance(config, dict):
-            raise ValueError(f"{path} must hold a JSON object")
+            raise ConfigurationError(f"{path} must hold a JSON object")
     _cache[path] = config
     return config
 
@@ -65,7 +67,7 @@ def options(key: str, default: Any = _NO_DEFAULT) -> Any:
     for part in key.split("."):
         if not isinstance(value, dict) or part not in value:
             if default is _NO_DEFAULT:
-                raise KeyError(f"no option {key!r} (set {env_name} or {key} in {CONFIG_FILE})")
+                raise NotFound(f"no option {key!r} (set {env_name} or {key} in {CONFIG_FILE})")
             return default
         value = value[part]
     return value

@@ -10,12 +10,17 @@ catch before it existed (``ValueError``, ``KeyError``, ``TypeError``, ``Connecti
 
     TrackError
     ├── ConfigurationError (ValueError)   a URI, option or name track cannot use
-    │   └── UnknownName                   no store/forwarder/backend registered under that name
+    │   ├── UnknownName                   no store/forwarder/backend registered under that name
+    │   └── UnusableStore                 the URI names a foreign, damaged or too new store
     ├── NotFound (KeyError)               a trial, group, project, store or item that is not there
     ├── WriteRefused                      a store refuses a write for good (spilled, not retried)
     │   └── TrialNotFound (NotFound)      the write names a trial the store does not hold
     ├── InvalidValue (ValueError)         a value or query track cannot take (names the key)
     └── ServerError                       talking to a track server failed (see track.server)
+
+The classes the other modules define sit under these (``track.client.TrialDoesNotExist`` is a
+``NotFound``, ``track.query.QueryError`` an ``InvalidValue``, ``track.server.client``'s errors
+``ServerError`` s...); docs/errors.md lists them all and what to catch.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ __all__ = [
     "TrackError",
     "TrialNotFound",
     "UnknownName",
+    "UnusableStore",
     "WriteRefused",
 ]
 
@@ -42,6 +48,11 @@ class ConfigurationError(TrackError, ValueError):
 
 class UnknownName(ConfigurationError):
     """A scheme or name that nothing registered (the message lists the known ones)."""
+
+
+class UnusableStore(ConfigurationError):
+    """The URI names something track cannot use as a store: a file track did not write, a
+    damaged journal, or a database whose schema is newer than this track."""
 
 
 class NotFound(TrackError, KeyError):

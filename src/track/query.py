@@ -24,8 +24,9 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any
 
+from track.errors import InvalidValue
 from track.serialization import status_from_doc
-from track.structure import CustomStatus, Status, status_matches
+from track.structure import AnyStatus, CustomStatus, Status, status_matches
 
 __all__ = [
     "FIELD_ALIASES",
@@ -48,8 +49,8 @@ OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists
 MAX_REGEX_LENGTH = 1000
 
 
-class QueryError(ValueError):
-    """A query that uses an unknown operator or a malformed value."""
+class QueryError(InvalidValue):
+    """A query that uses an unknown operator or a malformed value (an InvalidValue)."""
 
 
 @dataclass(frozen=True)
@@ -178,10 +179,24 @@ def _resolve(doc: dict[str, Any], path: tuple[str, ...]) -> Any:
     return value
 
 
-def _status_equal(stored: Any, wanted: Any) -> bool:
+def _stored_status(stored: Any) -> AnyStatus | None:
+    """The status a stored ``status`` document designates; None for one that designates none.
+
+    A document without a name or a value, or with an unknown value and no name, matches no
+    status instead of failing the whole query.
+    """
     if not isinstance(stored, dict):
+        return None
+    try:
+        return status_from_doc(stored)
+    except ValueError:
+        return None
+
+
+def _status_equal(stored: Any, wanted: Any) -> bool:
+    stored_status = _stored_status(stored)
+    if stored_status is None:
         return False
-    stored_status = status_from_doc(stored)
     if isinstance(wanted, dict):
         wanted = status_from_doc(wanted)
     return status_matches(stored_status, wanted)
@@ -190,18 +205,18 @@ def _status_equal(stored: Any, wanted: Any) -> bool:
 def _equal(stored: Any, wanted: Any, is_status: bool) -> bool:
     if is_status:
         return _status_equal(stored, wanted)
-    return stored == wanted
+    return bool(stored == wanted)
 
 
 def _compare(stored: Any, op: str, wanted: Any) -> bool:
     try:
         if op == "$gt":
-            return stored > wanted
+            return bool(stored > wanted)
         if op == "$gte":
-            return stored >= wanted
+            return bool(stored >= wanted)
         if op == "$lt":
-            return stored < wanted
-        return stored <= wanted
+            return bool(stored < wanted)
+        return bool(stored <= wanted)
     except TypeError:
         return False
 
@@ -210,7 +225,7 @@ def _test(doc: dict[str, Any], cond: Condition) -> bool:
     if cond.path == ("group_id",):
         groups = doc.get("groups") or [g for g in (doc.get("group_id"),) if g is not None]
         if cond.op == "$exists":
-            return bool(groups) == cond.value
+            return bool(groups) == bool(cond.value)
         if cond.op in ("$ne", "$nin"):
             return all(_test_value(g, cond, is_status=False) for g in groups)
         return any(_test_value(g, cond, is_status=False) for g in groups)
@@ -220,7 +235,7 @@ def _test(doc: dict[str, Any], cond: Condition) -> bool:
 def _test_value(stored: Any, cond: Condition, is_status: bool) -> bool:
     op, wanted = cond.op, cond.value
     if op == "$exists":
-        return (stored is not _MISSING) == wanted
+        return (stored is not _MISSING) == bool(wanted)
     if stored is _MISSING:
         return op in ("$ne", "$nin")
     if op == "$eq":

@@ -14,6 +14,8 @@ import numbers
 import uuid
 from typing import Any
 
+from track.errors import InvalidValue
+from track.registry import lazy_aliases
 from track.structure import CustomStatus, Project, Status, Trial, TrialGroup, status
 
 __all__ = [
@@ -33,8 +35,12 @@ __all__ = [
 ]
 
 
-class UnserializableValue(TypeError):
-    """A logged value that no store can hold; the message names the key."""
+class UnserializableValue(InvalidValue, TypeError):
+    """A logged value that no store can hold; the message names the key.
+
+    An :class:`~track.errors.InvalidValue` (so also a ``ValueError``) that stays the
+    ``TypeError`` it was before track's hierarchy.
+    """
 
 
 def _scalar(value: Any) -> Any:
@@ -377,14 +383,6 @@ _COMPAT = dict.fromkeys(
         "SerializerTrialGroup",
         "SerializerUUID",
     ),
-    "serializers",
+    "track.compat.serializers",
 )
-
-
-def __getattr__(name: str) -> Any:
-    """The seeds' ``Serializer*`` classes (:mod:`track.compat.serializers`), on first use."""
-    if name not in _COMPAT:  # checked here, so that a probe (``__path__``) imports nothing
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from track.compat import compat_attribute
-
-    return compat_attribute(__name__, name, _COMPAT)
+__getattr__ = lazy_aliases(__name__, _COMPAT)

@@ -11,6 +11,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from track.errors import InvalidValue
 from track.versioning import compute_hash
 
 __all__ = [
@@ -123,7 +124,7 @@ def as_tags(tags: Any) -> dict[str, Any]:
     )
 
 
-class TagConflict(ValueError):
+class TagConflict(InvalidValue):
     """A group or trial gives another value to a tag of its project: project tags are inherited
     by every group and trial of the project and cannot be overridden by them."""
 
@@ -256,24 +257,32 @@ class Trial:
         return isinstance(other, Trial) and other.uid == self.uid
 
 
-_current: dict[str, Any] = {"project": None, "trial": None}
+@dataclass
+class _Current:
+    """The project and trial most recently set by a client in this process."""
+
+    project: Project | None = None
+    trial: Trial | None = None
+
+
+_current = _Current()
 
 
 def get_current_project() -> Project | None:
     """The project most recently set by a client in this process."""
-    return _current["project"]
+    return _current.project
 
 
 def set_current_project(project: Project | None) -> None:
     """Remember ``project`` as this process's current project."""
-    _current["project"] = project
+    _current.project = project
 
 
 def get_current_trial() -> Trial | None:
     """The trial most recently set by a client in this process."""
-    return _current["trial"]
+    return _current.trial
 
 
 def set_current_trial(trial: Trial | None) -> None:
     """Remember ``trial`` as this process's current trial."""
-    _current["trial"] = trial
+    _current.trial = trial

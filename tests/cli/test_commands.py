@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -143,3 +145,55 @@ def test_bad_input_is_one_clear_line(sweep_store: str, args: list[str], message:
     assert result.code == 2
     assert result.err.count("\n") == 1 and message in result.err, result.err
     assert "Traceback" not in result.err and result.out == ""
+
+
+def test_a_track_error_outside_value_errors_is_one_line(tmp_path: Path) -> None:
+    """A refused login (a ServerError, no ValueError) is one redacted line and exit 2."""
+    from server.trackserver import running_server
+
+    with running_server(tmp_path, f"file://{tmp_path / 'server.json'}", layer=None) as server:
+        result = track("ls", "--store", server.uri(password="wrong-secret", timeout="10"))
+    assert result.code == 2, result.err
+    assert result.err.count("\n") == 1 and "wrong user name or password" in result.err
+    assert "Traceback" not in result.err and "wrong-secret" not in result.err
+
+
+def test_a_folder_named_as_a_file_is_one_line(tmp_path: Path) -> None:
+    """``track replay FOLDER``: the OSError about the file the user named is one line, exit 2."""
+    result = track("replay", str(tmp_path), "--store", "ephemeral:")
+    assert result.code == 2 and result.err.count("\n") == 1, result.err
+    assert str(tmp_path) in result.err and "Traceback" not in result.err
+
+
+def test_an_internal_bug_shows_its_traceback(tmp_path: Path) -> None:
+    """A bug in a command (here a KeyError no track code raised on purpose) is not hidden as a
+    one-line user error: the real interpreter prints its traceback and exits non-zero."""
+    script = (
+        "import sys, track.cli.ls as ls\n"
+        "from track.cli import main\n"
+        "def run(args):\n"
+        "    return {}['internal']\n"
+        "ls.run = run\n"
+        "sys.exit(main(['ls']))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" in done.stderr and "KeyError: 'internal'" in done.stderr
+
+
+@pytest.mark.parametrize("bug", [ValueError, ZeroDivisionError])
+def test_a_bug_in_run_propagates_from_main(
+    monkeypatch: pytest.MonkeyPatch, bug: type[Exception]
+) -> None:
+    """main() lets a non-track exception out (pytest sees it), whatever its built-in type."""
+    import track.cli.show as show
+    from track.cli import main
+
+    def run(args: object) -> int:
+        raise bug("internal")
+
+    monkeypatch.setattr(show, "run", run)
+    with pytest.raises(bug, match="internal"):
+        main(["show", "abc_0"])

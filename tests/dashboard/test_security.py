@@ -259,6 +259,15 @@ def test_the_throttle_doubles_caps_and_allows_one_login_per_address_at_a_time() 
     assert throttle.wait("a") == 0
 
 
+def test_the_throttle_stays_at_its_cap_after_more_than_a_thousand_failures() -> None:
+    """2**1024 overflows a float: the penalty stays at the cap however long the streak."""
+    throttle = LoginThrottle(base=0.25, cap=5.0)
+    for _ in range(1100):
+        throttle.begin("a")
+        throttle.end("a", ok=False)
+    assert round(throttle.wait("a")) == 5
+
+
 # ---- track ui: who may connect ---------------------------------------------------------------
 
 

@@ -1,7 +1,9 @@
 """The ``track`` command line: one module per command, listed in :data:`COMMANDS`.
 
 Each command module defines ``add_arguments(parser)`` and ``run(args) -> int``. Errors a user
-can fix (a bad URI, an unknown uid, a bad query) are printed as one line, exit code 2.
+can fix, which track raises as a :class:`~track.errors.TrackError` (a bad URI, an unknown uid, a
+bad query), and a file the user named that cannot be opened, are printed as one line, exit code
+2. Anything else is a bug in track: it propagates with its traceback (see docs/errors.md).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import argparse
 import importlib
 import sys
 
+from track.errors import ConfigurationError, TrackError
 from track.persistence.utils import redact
 
 __all__ = ["COMMANDS", "main"]
@@ -28,8 +31,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-class UserError(Exception):
-    """An error the user can fix; printed as one line without a traceback."""
+#: Errors about a file the user named (a missing spill file, a folder given as a file...).
+FILE_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+
+
+class UserError(ConfigurationError):
+    """A command-line request that cannot be carried out as given; printed as one line."""
 
 
 def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
@@ -51,7 +58,6 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(args._module)
     try:
         return int(module.run(args) or 0)
-    except (UserError, ValueError, KeyError, FileNotFoundError) as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"track {args.command}: {redact(str(message))}", file=sys.stderr)
+    except (TrackError, *FILE_ERRORS) as error:
+        print(f"track {args.command}: {redact(str(error))}", file=sys.stderr)
         return 2

@@ -19,6 +19,8 @@ import subprocess
 import threading
 from typing import IO
 
+from track.errors import NotFound
+
 __all__ = ["CockRoachDB", "CockroachDB", "CockroachNotFound"]
 
 #: report labels (lowercased) -> property names
@@ -35,8 +37,8 @@ _LABELS = {
 }
 
 
-class CockroachNotFound(FileNotFoundError):
-    """The ``cockroach`` binary is not on ``PATH``."""
+class CockroachNotFound(NotFound, FileNotFoundError):
+    """The ``cockroach`` binary is not on ``PATH`` (a NotFound, still a FileNotFoundError)."""
 
 
 class CockroachDB:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import IO, Any, TypeVar
 
+from track.errors import TrackError
 from track.persistence.local import FileProtocol
 from track.utils.signal import SignalHandler
 
@@ -41,8 +42,12 @@ __all__ = [
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class ConcurrentWrite(Exception):
-    """A write refused because the store changed after the data it was based on was read."""
+class ConcurrentWrite(TrackError):
+    """A write refused because the store changed after the data it was based on was read.
+
+    Not a :class:`~track.errors.WriteRefused`: applying the change again on the reloaded data
+    succeeds, so it is retryable (the write pipeline must not spill it).
+    """
 
     def __init__(self, msg: str) -> None:
         super().__init__(msg)

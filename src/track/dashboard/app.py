@@ -33,14 +33,14 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from track.cli.shortquery import parse_where
-from track.cli.trials import NotFound, StoreError, duration, find_trial, open_store, status_name
 from track.dashboard.auth import DEFAULT_SESSION_LIFETIME, LoginThrottle, Sessions, allowed_hosts
 from track.dashboard.downsample import downsample_indices, finite_points
 from track.dashboard.table import FIXED_COLUMNS, json_safe, trials_page
+from track.errors import NotFound
 from track.persistence.protocol import Protocol
 from track.persistence.utils import redact
 from track.query import QueryError
+from track.reading import StoreError, duration, find_trial, open_store, parse_where, status_name
 from track.server.auth import check_credentials
 from track.structure import Trial
 
@@ -165,7 +165,7 @@ def _trial_detail(trial: Trial) -> dict[str, Any]:
     metadata = dict(trial.metadata)
     output = metadata.pop("output", None)
     files = metadata.pop("files", None)
-    return json_safe(
+    detail: dict[str, Any] = json_safe(
         {
             "uid": trial.uid,
             "name": trial.name,
@@ -187,6 +187,7 @@ def _trial_detail(trial: Trial) -> dict[str, Any]:
             "metrics": {k: v[-1][1] if v else None for k, v in trial.metrics.items()},
         }
     )
+    return detail
 
 
 def create_app(
@@ -345,7 +346,8 @@ def create_app(
         status = 404 if isinstance(error, NotFound) else 400
         return _Json({"error": str(error)}, status_code=status)
 
-    async def http_error(request: Request, error: HTTPException) -> Response:
+    async def http_error(request: Request, error: Exception) -> Response:
+        assert isinstance(error, HTTPException)  # the handler is registered for it only
         return _Json({"error": error.detail}, status_code=error.status_code)
 
     routes = [

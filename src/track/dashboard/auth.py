@@ -20,6 +20,8 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from track.errors import ConfigurationError
+
 __all__ = [
     "DEFAULT_SESSION_LIFETIME",
     "LOOPBACK_NAMES",
@@ -83,16 +85,16 @@ def allowed_hosts(bind_host: str, extra: Iterable[str] = ()) -> list[str]:
 
 
 def check_exposure(host: str, has_users: bool, no_auth: bool) -> None:
-    """Refuse (``ValueError``) to serve beyond loopback without users unless ``no_auth`` says so.
+    """Refuse (``ConfigurationError``) to serve beyond loopback without users, unless ``no_auth``.
 
     ``no_auth`` together with users is refused too: the two contradict each other.
     """
     if no_auth and has_users:
-        raise ValueError(
+        raise ConfigurationError(
             "--no-auth contradicts the users given (--users or TRACK_SERVER_USERS): drop one"
         )
     if not has_users and not no_auth and not is_loopback(host):
-        raise ValueError(
+        raise ConfigurationError(
             f"refusing to serve the store on {host} without a login: give --users FILE "
             "(create it with `track users add NAME --file FILE`), or --no-auth to let anyone "
             "who can reach the port read the whole store"
@@ -103,10 +105,10 @@ def parse_duration(text: str) -> float:
     """Seconds from ``"90"``, ``"90s"``, ``"30m"``, ``"12h"`` or ``"2d"`` (must be positive)."""
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([smhd]?)\s*", text)
     if match is None:
-        raise ValueError(f"not a duration: {text!r} (expected e.g. 90s, 30m, 12h, 2d)")
+        raise ConfigurationError(f"not a duration: {text!r} (expected e.g. 90s, 30m, 12h, 2d)")
     seconds = float(match[1]) * _UNITS[match[2] or "s"]
     if seconds <= 0:
-        raise ValueError(f"the duration {text!r} must be positive")
+        raise ConfigurationError(f"the duration {text!r} must be positive")
     return seconds
 
 
@@ -190,7 +192,9 @@ class LoginThrottle:
         now = time.monotonic()
         if not count or now - last > self.forget_after:
             return 0.0
-        return max(0.0, last + min(self.base * 2 ** (count - 1), self.cap) - now)
+        # 2.0**1024 overflows a float; no cap is 2**1000 times the base
+        penalty = min(self.base * 2.0 ** min(count - 1, 1000), self.cap)
+        return max(0.0, last + penalty - now)
 
     def begin(self, address: str) -> None:
         """Mark a login from ``address`` as in progress (call only after ``wait`` gave 0)."""

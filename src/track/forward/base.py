@@ -29,6 +29,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from track.errors import InvalidValue, TrackError
 from track.persistence.protocol import TrialBatch
 from track.structure import Trial
 
@@ -57,7 +58,7 @@ MAX_CONSECUTIVE_FAILURES = 3
 Row = tuple[Any, float, dict[str, float]]
 
 
-class ItemError(ValueError):
+class ItemError(InvalidValue):
     """One item (a table, an image, a value) that a forwarder cannot take; the others go on.
 
     Raise it from a forwarder method when the *content* is the problem (an image file that is
@@ -66,7 +67,7 @@ class ItemError(ValueError):
     """
 
 
-class ForwarderBroken(RuntimeError):
+class ForwarderBroken(TrackError, RuntimeError):
     """Raised by :meth:`Forwarder.handle` when the forwarder cannot go on (start failed, or
     :data:`MAX_CONSECUTIVE_FAILURES` failures in a row); the forwarding protocol disables it."""
 

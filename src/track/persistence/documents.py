@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from track.errors import InvalidValue
 from track.liveness import effective_status_doc
 from track.persistence.protocol import (
     GROUP_UPDATE_METHODS,
@@ -229,7 +230,7 @@ class DocumentStore(Protocol):
     # ---- lookups that refuse a missing item -----------------------------------------------
 
     def _trial_doc(self, state: dict[str, Any], uid: str) -> dict[str, Any]:
-        doc = state["trials"].get(uid)
+        doc: dict[str, Any] | None = state["trials"].get(uid)
         if doc is None:
             raise TrialNotFound(f"no trial {uid!r} in this store")
         self._changed.add(uid)
@@ -237,7 +238,7 @@ class DocumentStore(Protocol):
 
     @staticmethod
     def _found(state: dict[str, Any], kind: str, uid: str) -> dict[str, Any]:
-        doc = state[f"{kind}s"].get(uid)
+        doc: dict[str, Any] | None = state[f"{kind}s"].get(uid)
         if doc is None:
             raise TrialNotFound(f"no {kind} {uid!r} in this store")
         return doc
@@ -434,7 +435,7 @@ class DocumentStore(Protocol):
         and answers the recorded item's current state (None if the first answer was None).
         """
         if kind not in ("trial", "group"):
-            raise ValueError(f"kind must be 'trial' or 'group', not {kind!r}")
+            raise InvalidValue(f"kind must be 'trial' or 'group', not {kind!r}")
         with self._transaction(write=True) as state:
             record = state["requests"].get(request)
             if record is not None:
@@ -450,7 +451,7 @@ class DocumentStore(Protocol):
         state: dict[str, Any], request: str, record: dict[str, Any], kind: str
     ) -> Trial | TrialGroup | None:
         if record.get("kind") != kind:
-            raise ValueError(
+            raise InvalidValue(
                 f"request {request!r} was a {record.get('kind')} request, not a {kind} one"
             )
         uid = record.get("uid")

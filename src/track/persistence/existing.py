@@ -13,14 +13,20 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from track.errors import NotFound, UnusableStore
+
 __all__ = ["StoreNotFound", "require_schema", "require_sqlite_file"]
 
 #: the first bytes of every SQLite 3 database file
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 
-class StoreNotFound(ValueError):
-    """The URI names no track store (a missing or empty file, a database without track tables)."""
+class StoreNotFound(NotFound, UnusableStore):
+    """The URI names no track store (a missing or empty file, a database without track tables).
+
+    A :class:`~track.errors.NotFound`, and an :class:`~track.errors.UnusableStore` (so a
+    ``ValueError``, as it was before track's hierarchy).
+    """
 
 
 def require_sqlite_file(path: str) -> None:

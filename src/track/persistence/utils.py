@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from track.errors import ConfigurationError
+
 __all__ = ["URI", "is_secret_name", "parse_options", "parse_uri", "redact", "redact_argv"]
 
 #: What a hidden secret is replaced with.
@@ -136,7 +138,7 @@ def _password_file(path: str) -> str:
         with open(os.path.expanduser(path), encoding="utf-8") as file:
             return file.read().rstrip("\r\n")
     except OSError as error:
-        raise ValueError(
+        raise ConfigurationError(
             f"password_file={path}: cannot read it ({error.strerror or error})"
         ) from None
 
@@ -151,14 +153,14 @@ def parse_uri(uri: str | URI) -> URI:
         return uri
     if not isinstance(uri, str) or ":" not in uri:
         shown = _unparsable(uri) if isinstance(uri, str) else repr(uri)
-        raise ValueError(f"not a store URI: {shown!r} (expected scheme://...)")
+        raise ConfigurationError(f"not a store URI: {shown!r} (expected scheme://...)")
     parts = urlsplit(uri)
     if not parts.scheme:
-        raise ValueError(f"store URI {_unparsable(uri)!r} has no scheme")
+        raise ConfigurationError(f"store URI {_unparsable(uri)!r} has no scheme")
     try:
         port = parts.port
     except ValueError:
-        raise ValueError(
+        raise ConfigurationError(
             f"store URI {_unparsable(uri)!r} has an invalid port (percent-encode / ? # @ "
             "in a password)"
         ) from None
@@ -167,7 +169,7 @@ def parse_uri(uri: str | URI) -> URI:
     query = parse_options(parts.query)
     if "password_file" in query:
         if password is not None:
-            raise ValueError(
+            raise ConfigurationError(
                 f"store URI {redact(uri)!r} gives a password and a password_file: keep one"
             )
         password = _password_file(query["password_file"])

@@ -18,8 +18,11 @@ import hashlib
 import hmac
 import os
 import re
+import sys
 import time
 from typing import Any
+
+from track.errors import ConfigurationError
 
 __all__ = [
     "FailureThrottle",
@@ -90,25 +93,26 @@ def check_credentials(users: dict[str, str], username: Any, password: Any) -> bo
     return ok and stored is not None and password is not None
 
 
-def _parse_toml(text: str) -> dict:
-    try:
+def _parse_toml(text: str) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ImportError:  # Python 3.10: the subset this module writes
-        table: dict[str, dict[str, str]] = {}
-        section: dict[str, str] | None = None
-        for number, raw in enumerate(text.splitlines(), 1):
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            if line.startswith("[") and line.endswith("]"):
-                section = table.setdefault(line[1:-1].strip(), {})
-                continue
-            match = re.match(r'^([A-Za-z0-9_.-]+)\s*=\s*"([^"\\]*)"$', line)
-            if match is None or section is None:
-                raise ValueError(f'line {number}: expected [users] then name = "hash"') from None
-            section[match[1]] = match[2]
-        return table
-    return tomllib.loads(text)
+
+        return tomllib.loads(text)
+    # Python 3.10 has no tomllib: parse the subset this module writes.
+    table: dict[str, Any] = {}
+    section: dict[str, str] | None = None
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = table.setdefault(line[1:-1].strip(), {})
+            continue
+        match = re.match(r'^([A-Za-z0-9_.-]+)\s*=\s*"([^"\\]*)"$', line)
+        if match is None or section is None:
+            raise ValueError(f'line {number}: expected [users] then name = "hash"')
+        section[match[1]] = match[2]
+    return table
 
 
 def parse_users(text: str, source: str) -> dict[str, str]:
@@ -120,22 +124,24 @@ def parse_users(text: str, source: str) -> dict[str, str]:
     try:
         document = _parse_toml(text)
     except ValueError as error:
-        raise ValueError(f"{source}: not a users file ({error})") from None
+        raise ConfigurationError(f"{source}: not a users file ({error})") from None
     if "users" not in document:
-        raise ValueError(
+        raise ConfigurationError(
             f"{source}: no [users] table (a users file holds [users] then "
             'name = "scrypt$..." lines; create it with `track users add NAME --file FILE`)'
         )
     users = document["users"]
     if not isinstance(users, dict):
-        raise ValueError(f'{source}: [users] must be a table of name = "hash"')
+        raise ConfigurationError(f'{source}: [users] must be a table of name = "hash"')
     return _checked(users, source)
 
 
-def _checked(users: dict, source: str) -> dict[str, str]:
+def _checked(users: dict[str, Any], source: str) -> dict[str, str]:
     for name, stored in users.items():
         if not isinstance(stored, str) or not stored.startswith("scrypt$"):
-            raise ValueError(f"{source}: user {name!r} has no scrypt hash (use `track users add`)")
+            raise ConfigurationError(
+                f"{source}: user {name!r} has no scrypt hash (use `track users add`)"
+            )
     return dict(users)
 
 
@@ -148,7 +154,9 @@ def load_users(path: str | None) -> dict[str, str]:
         with open(path, encoding="utf-8") as file:
             users = parse_users(file.read(), path)
         if not users:
-            raise ValueError(f"{path}: the [users] table is empty (add one with `track users add`)")
+            raise ConfigurationError(
+                f"{path}: the [users] table is empty (add one with `track users add`)"
+            )
         return users
     users = {}
     for pair in filter(None, os.environ.get(USERS_ENV, "").split(";")):
@@ -160,7 +168,9 @@ def load_users(path: str | None) -> dict[str, str]:
 def save_user(path: str, name: str, password: str) -> None:
     """Add or replace ``name`` in the users file at ``path`` (created with mode 0600)."""
     if not NAME.match(name):
-        raise ValueError(f"user name {name!r} may only hold letters, digits, '_', '.' and '-'")
+        raise ConfigurationError(
+            f"user name {name!r} may only hold letters, digits, '_', '.' and '-'"
+        )
     users = {}
     if os.path.exists(path):
         with open(path, encoding="utf-8") as file:
@@ -220,7 +230,8 @@ class FailureThrottle:
         count, last, _ = self._failures.pop(address, (0, 0.0, 0.0))
         if now - last > self.forget_after:
             count = 0
-        wait = min(self.base * 2**count, self.cap)
+        # 2.0**1024 overflows a float; no cap is 2**1000 times the base
+        wait = min(self.base * 2.0 ** min(count, 1000), self.cap)
         self._failures[address] = (count + 1, now, now + wait)
         if len(self._failures) > self.max_addresses:
             self._failures.pop(next(iter(self._failures)))

@@ -18,7 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from track.errors import ConfigurationError, ServerError
+
+if TYPE_CHECKING:  # cryptography is imported when a channel is set up, not with track
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 __all__ = [
     "AESChannel",
@@ -35,7 +41,7 @@ __all__ = [
 CONTEXT = b"track-aes-v1"
 
 
-class HandshakeError(ValueError):
+class HandshakeError(ServerError, ValueError):
     """The peer's handshake is malformed, unsigned or from an unexpected key."""
 
 
@@ -90,13 +96,13 @@ def fingerprint(public_key: bytes) -> str:
     return hashlib.sha256(public_key).hexdigest()
 
 
-def _raw_public(key: Any) -> bytes:
+def _raw_public(key: X25519PrivateKey | Ed25519PrivateKey) -> bytes:
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
     return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
-def load_identity(path: str) -> Any:
+def load_identity(path: str) -> Ed25519PrivateKey:
     """The server's long-term Ed25519 key from ``path``, created (mode 0600) if missing."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from cryptography.hazmat.primitives.serialization import (
@@ -108,9 +114,12 @@ def load_identity(path: str) -> Any:
 
     if os.path.exists(path):
         with open(path, "rb") as file:
-            key = load_pem_private_key(file.read(), password=None)
+            try:
+                key = load_pem_private_key(file.read(), password=None)
+            except (ValueError, TypeError) as error:
+                raise ConfigurationError(f"{path} is not an unencrypted PEM key: {error}") from None
         if not isinstance(key, Ed25519PrivateKey):
-            raise ValueError(f"{path} does not hold an Ed25519 private key")
+            raise ConfigurationError(f"{path} does not hold an Ed25519 private key")
         return key
     key = Ed25519PrivateKey.generate()
     folder = os.path.dirname(os.path.abspath(path))
@@ -121,7 +130,7 @@ def load_identity(path: str) -> Any:
     return key
 
 
-def identity_fingerprint(identity: Any) -> str:
+def identity_fingerprint(identity: Ed25519PrivateKey) -> str:
     """The fingerprint of a long-term key, as the server logs it."""
     return fingerprint(_raw_public(identity))
 
@@ -135,7 +144,7 @@ def _derive(secret: bytes, client_pub: bytes, server_pub: bytes) -> tuple[bytes,
     return keys[:32], keys[32:]
 
 
-def _exchange(private: Any, peer_pub: bytes, peer: str) -> bytes:
+def _exchange(private: X25519PrivateKey, peer_pub: bytes, peer: str) -> bytes:
     """The X25519 shared secret; a low-order peer key (e.g. all zeros) is a handshake error."""
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
@@ -148,7 +157,7 @@ def _exchange(private: Any, peer_pub: bytes, peer: str) -> bytes:
         ) from None
 
 
-def client_start() -> tuple[Any, dict[str, Any]]:
+def client_start() -> tuple[X25519PrivateKey, dict[str, Any]]:
     """A fresh ephemeral key and the hello that carries its public half."""
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
@@ -156,7 +165,9 @@ def client_start() -> tuple[Any, dict[str, Any]]:
     return private, {"pub": _raw_public(private)}
 
 
-def server_accept(hello: dict[str, Any], identity: Any) -> tuple[dict[str, Any], AESChannel]:
+def server_accept(
+    hello: dict[str, Any], identity: Ed25519PrivateKey
+) -> tuple[dict[str, Any], AESChannel]:
     """Answer a client's hello: the signed reply and the server's end of the channel."""
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
@@ -176,14 +187,16 @@ def server_accept(hello: dict[str, Any], identity: Any) -> tuple[dict[str, Any],
 
 
 def client_finish(
-    private: Any, reply: dict[str, Any], pinned: str | None
+    private: X25519PrivateKey, reply: dict[str, Any], pinned: str | None
 ) -> tuple[AESChannel, str]:
     """Check the server's signed reply (and pinned fingerprint); the client's channel end."""
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     server_pub, key, signature = reply.get("pub"), reply.get("key"), reply.get("sig")
-    if not all(isinstance(v, bytes) for v in (server_pub, key, signature)):
+    if not (
+        isinstance(server_pub, bytes) and isinstance(key, bytes) and isinstance(signature, bytes)
+    ):
         raise HandshakeError("the server's AES reply is malformed")
     seen = fingerprint(key)
     if pinned is not None and seen != pinned.lower():

@@ -36,8 +36,9 @@ import stat
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from track.errors import ConfigurationError
 from track.persistence import get_protocol
 from track.persistence.protocol import (
     GROUP_UPDATE_METHODS,
@@ -50,6 +51,9 @@ from track.persistence.utils import URI, parse_uri
 from track.server import auth, crypto, wire
 from track.server.client import CREATION_KEY
 from track.server.worker import READS, WRITES, StoreWorker
+
+if TYPE_CHECKING:  # cryptography is imported when the AES layer is set up, not with track
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 __all__ = ["LAYERS", "ServerOptions", "SocketServer", "start_track_server"]
 
@@ -69,11 +73,18 @@ CONNECTED, GREETED, LOGGING_IN, LOGGED_IN = range(4)
 
 
 class Refused(Exception):
-    """A connection refused during the handshake or login (the message is logged)."""
+    """A connection refused during the handshake or login (the message is logged).
+
+    Control flow inside one connection's handler, which catches it; not a TrackError, because
+    one escaping the handler would be a bug (see docs/errors.md).
+    """
 
 
 class Dropped(Exception):
-    """A connection closed for misbehaving before it logged in (the message is logged)."""
+    """A connection closed for misbehaving before it logged in (the message is logged).
+
+    Control flow like :class:`Refused`: caught by the connection's handler, not a TrackError.
+    """
 
 
 @dataclass(eq=False)
@@ -81,7 +92,7 @@ class _Pending:
     """A connection that has not logged in yet, and how far it got."""
 
     host: str
-    task: asyncio.Task
+    task: asyncio.Task[None]
     since: float
     stage: int = CONNECTED
     evicted: str | None = None
@@ -92,7 +103,7 @@ class _ByteBudget:
 
     def __init__(self, capacity: int) -> None:
         self.capacity, self.used = capacity, 0
-        self._waiters: collections.deque[tuple[int, asyncio.Future]] = collections.deque()
+        self._waiters: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
 
     async def acquire(self, size: int) -> None:
         """Wait until ``size`` bytes fit in the budget, then take them."""
@@ -167,11 +178,13 @@ class ServerOptions:
         if self.security_layer in ("", "none", "None"):
             self.security_layer = None
         if self.security_layer not in LAYERS:
-            raise ValueError(
+            raise ConfigurationError(
                 f"security layer must be AES, TLS or none, not {self.security_layer!r}"
             )
         if self.security_layer == "TLS" and not (self.tls_cert and self.tls_key):
-            raise ValueError("the TLS layer needs a certificate and a key (--tls-cert, --tls-key)")
+            raise ConfigurationError(
+                "the TLS layer needs a certificate and a key (--tls-cert, --tls-key)"
+            )
         for name in (
             "max_frame",
             "max_connections",
@@ -181,9 +194,9 @@ class ServerOptions:
             "max_verifications",
         ):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+                raise ConfigurationError(f"{name} must be at least 1, not {getattr(self, name)}")
         if self.login_timeout <= 0:
-            raise ValueError(f"login_timeout must be positive, not {self.login_timeout}")
+            raise ConfigurationError(f"login_timeout must be positive, not {self.login_timeout}")
         self.frame_memory = max(self.frame_memory or self.max_frame, self.max_frame)
 
 
@@ -236,11 +249,11 @@ class SocketServer:
             self.options.login_penalty,
             max(self.options.login_penalty, self.options.login_penalty_cap),
         )
-        self.identity: Any = None
+        self.identity: Ed25519PrivateKey | None = None
         self._worker: StoreWorker | None = None
         self._replies: OrderedDict[tuple[str, str], tuple[int, dict[str, Any]]] = OrderedDict()
-        self._running: dict[tuple[str, str, int], asyncio.Task] = {}
-        self._connections: set[asyncio.Task] = set()
+        self._running: dict[tuple[str, str, int], asyncio.Task[dict[str, Any]]] = {}
+        self._connections: set[asyncio.Task[None]] = set()
         self._sessions = 0
         self._pending: dict[str, list[_Pending]] = {}
         self._pending_count = 0
@@ -254,8 +267,12 @@ class SocketServer:
 
     # ---- override point -----------------------------------------------------------------
 
-    def authenticate(self, reader: asyncio.StreamReader, username: str, password: str) -> bool:
+    def authenticate(
+        self, reader: asyncio.StreamReader, username: str | None, password: str | None
+    ) -> bool:
         """True when ``username``/``password`` may log in (default: the users table).
+
+        Either is None when the login carried none (a client without a user name or password).
 
         Runs on a worker thread (scrypt is slow on purpose); may also be a coroutine
         function. With no users configured every login is accepted, and only loopback
@@ -278,16 +295,16 @@ class SocketServer:
 
     def _store(self) -> Any:
         store = get_protocol(self.options.store)
-        if hasattr(store, "eager"):
-            # A file store would rewrite itself at every write; the worker commits per group.
-            store.eager = False
+        store.defer_commits()  # the worker commits once per group of writes
         return store
 
     def _tls_context(self) -> ssl.SSLContext | None:
         if self.options.security_layer != "TLS":
             return None
+        cert, key = self.options.tls_cert, self.options.tls_key
+        assert cert is not None and key is not None  # ServerOptions refuses TLS without both
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self.options.tls_cert, self.options.tls_key)
+        context.load_cert_chain(cert, key)
         return context
 
     def _announce(self) -> None:
@@ -412,7 +429,7 @@ class SocketServer:
 
     # ---- connections that have not logged in yet ----------------------------------------
 
-    def _admit(self, host: str, task: asyncio.Task) -> _Pending | None:
+    def _admit(self, host: str, task: asyncio.Task[None]) -> _Pending | None:
         """Count a new connection as pending; evict the stalest one past a cap (None: refuse).
 
         The stalest is, of the same address when that address is over its cap (of any address
@@ -592,7 +609,9 @@ class SocketServer:
             message = f"this server requires security layer {layer}"
             await _send_plain(writer, _refusal("layer", message))
             raise Refused(f"client asked for layer {hello.get('layer')}, server uses {layer}")
+        channel: crypto.AESChannel | crypto.PlainChannel
         if layer == "AES":
+            assert self.identity is not None  # serve() loads it (_announce) for the AES layer
             try:
                 reply, channel = crypto.server_accept(hello, self.identity)
             except crypto.HandshakeError as error:
@@ -676,7 +695,7 @@ class SocketServer:
         rid = request["id"]
         name, args, kwargs = request.get("call"), request.get("args", []), request.get("kwargs", {})
         try:
-            self._check(name, args, kwargs)
+            name = self._check(name, args, kwargs)
         except (TypeError, ValueError) as error:
             return {"id": rid, "error": {"kind": error_kind(error), "message": str(error)}}
         if name in READS:
@@ -694,7 +713,11 @@ class SocketServer:
         return await asyncio.shield(task)
 
     def _remember(
-        self, key: tuple[str, str, int], session: tuple[str, str], rid: int, task: asyncio.Task
+        self,
+        key: tuple[str, str, int],
+        session: tuple[str, str],
+        rid: int,
+        task: asyncio.Task[dict[str, Any]],
     ) -> None:
         self._running.pop(key, None)
         if task.cancelled() or task.exception() is not None:
@@ -705,8 +728,9 @@ class SocketServer:
             self._replies.popitem(last=False)
 
     @staticmethod
-    def _check(name: Any, args: Any, kwargs: Any) -> None:
-        if name not in READS and name not in WRITES:
+    def _check(name: Any, args: Any, kwargs: Any) -> str:
+        """The name of the method a request calls, once the request is checked."""
+        if not isinstance(name, str) or (name not in READS and name not in WRITES):
             raise ValueError(f"{name!r} is not a callable method of the track server")
         if not isinstance(args, list) or not isinstance(kwargs, dict):
             raise TypeError("args must be a list and kwargs a map")
@@ -728,6 +752,7 @@ class SocketServer:
                 raise TypeError("the update's args must be a list and its kwargs a map")
             allowed = TRIAL_UPDATE_METHODS if kind == "trial" else GROUP_UPDATE_METHODS
             check_update_method(attr if isinstance(attr, str) else repr(attr), allowed)
+        return name
 
     async def _execute(
         self, rid: int, name: str, args: list[Any], kwargs: dict[str, Any], resent: bool = False
@@ -815,7 +840,7 @@ def _check_private(path: str, what: str) -> None:
     except FileNotFoundError:
         return
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ValueError(
+        raise ConfigurationError(
             f"{what} {path} is accessible to its group or to everyone "
             f"(mode {stat.S_IMODE(mode):04o}): anyone who reads it can impersonate this server. "
             f"Restrict it with: chmod 600 {path}"
@@ -843,7 +868,7 @@ def start_track_server(
     the fields of :class:`ServerOptions` (``users_file``, ``key_file``, ``tls_cert``, ...).
     """
     if backend is not None and security_layer is not None and backend != security_layer:
-        raise ValueError("give the security layer once (security_layer= or backend=)")
+        raise ConfigurationError("give the security layer once (security_layer= or backend=)")
     if not logging.getLogger().handlers:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"

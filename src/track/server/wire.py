@@ -14,6 +14,7 @@ import socket
 import struct
 from typing import Any
 
+from track.errors import ServerError
 from track.persistence.protocol import TrialBatch
 from track.serialization import (
     group_from_doc,
@@ -55,7 +56,7 @@ EXT_WEIGHT = 16
 TRIAL, GROUP, PROJECT, BATCH, STATUS, TRIAL_REF = range(1, 7)
 
 
-class FrameError(ValueError):
+class FrameError(ServerError, ValueError):
     """A frame that is too large, truncated, undecodable or fails authentication."""
 
 

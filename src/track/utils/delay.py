@@ -6,8 +6,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from track.errors import TrackError
 
-class FutureIsNotReady(Exception):
+
+class FutureIsNotReady(TrackError):
     """Raised when reading a ``Future`` whose call has not been evaluated yet."""
 
 

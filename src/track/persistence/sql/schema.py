@@ -26,9 +26,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from track.errors import UnusableStore
 from track.persistence.sql.dialects import Dialect
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "ensure_schema", "migration_statements"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "NewerSchema", "ensure_schema", "migration_statements"]
+
+
+class NewerSchema(UnusableStore, RuntimeError):
+    """The database was written by a newer track (an UnusableStore, still the RuntimeError
+    it was before track's hierarchy)."""
+
 
 MIGRATIONS: list[list[str]] = [
     # 1: the initial schema
@@ -102,7 +109,7 @@ def ensure_schema(dialect: Dialect, cur: Any) -> int:
     cur.execute("SELECT MAX(version) FROM schema_version")
     current = cur.fetchone()[0] or 0
     if current > SCHEMA_VERSION:
-        raise RuntimeError(
+        raise NewerSchema(
             f"this database has schema version {current}, newer than this track's "
             f"{SCHEMA_VERSION}: upgrade track to use it"
         )
