@@ -12,7 +12,7 @@ import os
 import sys
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -38,11 +38,16 @@ def _pickled(tmp_path: Path) -> Iterator[str]:
     yield f"pickled://{tmp_path / 'store.pkl'}"
 
 
-def _socket(layer: str | None, store: str = "file") -> Callable[[Path], contextmanager]:
+def _socket(
+    layer: str | None, store: str = "file"
+) -> Callable[[Path], AbstractContextManager[str]]:
     """A real ``track serve`` subprocess forwarding to a file:// or sqlite:// store."""
 
     @contextmanager
     def kind(tmp_path: Path) -> Iterator[str]:
+        require("msgpack", "the server's wire format")
+        if layer is not None:
+            require("cryptography", f"the server's {layer} layer")
         from server.trackserver import make_tls, running_server
 
         folder = tmp_path / "track-server"
@@ -82,10 +87,10 @@ def postgres_or_skip() -> str:
 @contextmanager
 def fresh_postgres_schema(scheme: str = "postgresql") -> Iterator[str]:
     """A store URI on a new schema of the test database, dropped (CASCADE) afterwards."""
+    base = postgres_or_skip()  # first: it reaches require("psycopg") before psycopg is imported
     import psycopg
     from psycopg import sql
 
-    base = postgres_or_skip()
     schema = f"track_test_{uuid.uuid4().hex[:16]}"
     try:
         yield f"{scheme}://{base.split('://', 1)[1]}?schema={schema}"
@@ -96,7 +101,7 @@ def fresh_postgres_schema(scheme: str = "postgresql") -> Iterator[str]:
 
 
 @pytest.fixture
-def fresh_postgres() -> Callable[..., contextmanager]:
+def fresh_postgres() -> Callable[..., AbstractContextManager[str]]:
     """``fresh_postgres_schema``, for tests that need a PostgreSQL store URI of their own."""
     return fresh_postgres_schema
 
@@ -108,7 +113,7 @@ def _postgresql(tmp_path: Path) -> Iterator[str]:
 
 
 #: test id -> context manager yielding a fresh store URI
-STORE_KINDS: dict[str, Callable[[Path], contextmanager]] = {
+STORE_KINDS: dict[str, Callable[[Path], AbstractContextManager[str]]] = {
     "ephemeral": _ephemeral,
     "file": _file,
     "pickled": _pickled,

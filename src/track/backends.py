@@ -246,7 +246,7 @@ class ForwarderBackend(TrackerBackend):
 
     def announce(self) -> None:
         """Print where the run goes (its URL when it has one) on stderr, as ezpz does."""
-        text = self.forwarder.describe() if self.active else None
+        text = self.forwarder.describe() if self.forwarder is not None and self.active else None
         if text:
             print(f"track: {text}", file=sys.stderr, flush=True)
 
@@ -346,7 +346,8 @@ def _rank(rank: int | None) -> int:
 def _run_name(kwargs: dict[str, Any]) -> str | None:
     """Pop ``run_name`` and ``name`` from keyword arguments: the run's name (``run_name`` first)."""
     named = kwargs.pop("name", None)
-    return kwargs.pop("run_name", None) or named
+    run_name: str | None = kwargs.pop("run_name", None) or named
+    return run_name
 
 
 class CSVBackend(ForwarderBackend):
@@ -406,7 +407,9 @@ class WandbBackend(ForwarderBackend):
         run = self.run
         if run is None:
             return
-        current = self.forwarder.wandb.run if self.forwarder is not None else None
+        import wandb
+
+        current = wandb.run
         if current is not run:
             log.warning(
                 "track: wandb.run is another run (%s): wandb's torch hooks log the watched "

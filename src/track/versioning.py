@@ -71,7 +71,7 @@ def compute_version(files: list[str]) -> str:
 def _main_script() -> str | None:
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
-    if path and os.path.isfile(path):
+    if isinstance(path, str) and os.path.isfile(path):
         return os.path.abspath(path)
     return None
 

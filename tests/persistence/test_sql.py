@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from optional import require
 from track import TrackClient
 from track.persistence import get_protocol
 from track.persistence.protocol import TrialBatch
@@ -177,7 +178,7 @@ def _backend_waiting_on_lock(admin, schema_pid: int) -> bool:
 
 def test_cockroach_dialect_retries_serialization_failures(fresh_postgres) -> None:
     """Two conflicting SERIALIZABLE transactions: the cockroach dialect retries and succeeds."""
-    import psycopg
+    psycopg = require("psycopg")
 
     with fresh_postgres("cockroach") as uri:
         store = get_protocol(uri)

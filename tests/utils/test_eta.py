@@ -1,9 +1,10 @@
 """EstimatedTime on flat and nested loops."""
 
-import time
+from types import SimpleNamespace
 
 import pytest
 
+import track.utils.eta as eta_module
 from track.utils.eta import EstimatedTime, get_time, to_list
 from track.utils.stat import StatStream
 
@@ -64,13 +65,17 @@ def test_step_shape_must_match_totals():
         eta.estimated_time(3)
 
 
-def test_wall_clock_fallback_when_timer_is_empty():
-    """With an empty timer the step time is derived from elapsed time since creation."""
+def test_wall_clock_fallback_when_timer_is_empty(monkeypatch):
+    """With an empty timer the step time is the time elapsed since creation over the steps
+    done since ``start`` (a scripted clock: 3 s pass)."""
+    now = [1000.0]
+    monkeypatch.setattr(eta_module, "time", SimpleNamespace(time=lambda: now[0]))
     eta = EstimatedTime(StatStream(), 10)
-    time.sleep(0.05)
-    assert eta.elapsed(unit=1) >= 0.05
-    remaining = eta.estimated_time(0, unit=1)
-    assert remaining >= 9 * 0.05
+    resumed = EstimatedTime(StatStream(), 10, start=4)
+    now[0] += 3.0
+    assert eta.elapsed(unit=1) == 3.0 and eta.elapsed() == 3.0 / 60
+    assert eta.estimated_time(0, unit=1) == 9 * 3.0  # 1 step in 3 s, 9 left
+    assert resumed.estimated_time(6, unit=1) == 3 * 1.0  # 3 steps in 3 s, 3 left
 
 
 def test_show_eta_prints_and_returns_line(capsys):

@@ -1,7 +1,8 @@
 """Throttling wrappers."""
 
-import time
+from types import SimpleNamespace
 
+import track.utils.throttle as throttle_module
 from track.utils.throttle import (
     Throttler,
     ThrottleRepeatedCalls,
@@ -50,14 +51,19 @@ def test_repeated_calls_first_goes_through():
     assert rec.calls == [1, 4, 7]
 
 
-def test_time_throttler_limits_by_seconds():
-    """TimeThrottler runs at most once per period, the first call immediately."""
+def test_time_throttler_limits_by_seconds(monkeypatch):
+    """TimeThrottler runs at most once per period, the first call immediately (scripted clock)."""
+    now = [100.0]
+    monkeypatch.setattr(throttle_module, "time", SimpleNamespace(monotonic=lambda: now[0]))
     rec = Recorder()
-    fun = TimeThrottler(rec, every=0.2)
+    fun = TimeThrottler(rec, every=2.0)
     assert fun(1) == 10
+    now[0] += 1.5
     assert fun(2) is None
-    time.sleep(0.25)
+    now[0] += 0.5
     assert fun(3) == 30
+    now[0] += 1.0
+    assert fun(4) is None
     assert rec.calls == [1, 3]
 
 

@@ -34,9 +34,15 @@ class Aggregator:
         raise NotImplementedError
 
     @staticmethod
-    def lazy(aggregator_t: Callable[..., Aggregator], **kwargs: Any) -> Callable[[], Aggregator]:
-        """Lazily instantiate the underlying aggregator: return a zero-argument factory."""
-        return lambda: aggregator_t(**kwargs)
+    def lazy(*args: Any, **kwargs: Any) -> Callable[[], Aggregator]:
+        """A zero-argument factory of ``aggregator_t(*rest, **kwargs)`` for ``args`` =
+        ``(aggregator_t, *rest)``, e.g. ``Aggregator.lazy(TimeSeriesAggregator)``.
+
+        Each subclass's ``lazy`` takes its own constructor's arguments instead; this open
+        signature is what lets them override it.
+        """
+        aggregator_t, *rest = args
+        return lambda: aggregator_t(*rest, **kwargs)
 
 
 class ValueAggregator(Aggregator):

@@ -24,7 +24,7 @@ class RingBuffer:
 
         self._size = size
         self._dtype = dtype
-        self._data: array.array | list[Any]
+        self._data: array.array[Any] | list[Any]
         if isinstance(dtype, str):
             self._data = array.array(dtype, bytes(array.array(dtype).itemsize * size))
         else:

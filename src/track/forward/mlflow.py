@@ -117,12 +117,18 @@ class MLflowForwarder(Forwarder):
         tags.update(self.tags)
         if self.description:
             tags["mlflow.note.content"] = self.description
-        name = trial.name or (trial.uid if self.name_from_uid else None)
-        run = self.client.create_run(experiment_id, run_name=name, tags=tags)
+        run_name = trial.name or (trial.uid if self.name_from_uid else None)
+        run = self.client.create_run(experiment_id, run_name=run_name, tags=tags)
         self.run_id, self.run_name, self._open = run.info.run_id, run.info.run_name, True
         self.experiment_id, self.experiment_name = experiment_id, name
         self._next_step, self._params, self._summary = {}, {}, {}
         self._log_params(flatten(trial.parameters, self.parameters_prefix))
+
+    @property
+    def _started_run_id(self) -> str:
+        """The current run's id: a forwarder is sent nothing before ``start`` opened a run."""
+        assert self.run_id is not None, "start() opens the run before anything is logged"
+        return self.run_id
 
     @property
     def run(self) -> Any:
@@ -176,7 +182,7 @@ class MLflowForwarder(Forwarder):
         entries = [Param(k, v) for k, v in new.items()]
         for start in range(0, len(entries), PARAMS_PER_BATCH):
             chunk = entries[start : start + PARAMS_PER_BATCH]
-            self.client.log_batch(self.run_id, params=chunk)
+            self.client.log_batch(self._started_run_id, params=chunk)
         self._params.update(new)
         if changed:
             raise ItemError(
@@ -197,7 +203,9 @@ class MLflowForwarder(Forwarder):
                 self._next_step[name] = index + 1
                 metrics.append(Metric(name, float(value), int(when * 1000), index))
         for start in range(0, len(metrics), BATCH_LIMIT):
-            self.client.log_batch(self.run_id, metrics=metrics[start : start + BATCH_LIMIT])
+            self.client.log_batch(
+                self._started_run_id, metrics=metrics[start : start + BATCH_LIMIT]
+            )
 
     def log_metadata(self, trial: Trial, metadata: dict[str, Any]) -> None:
         """``config`` as more params (flattened), ``summary`` values as tags ``summary.<key>``."""
@@ -221,7 +229,7 @@ class MLflowForwarder(Forwarder):
                 tags.append(RunTag(f"summary.{key}", text))
                 self._summary[key] = text
         for start in range(0, len(tags), PARAMS_PER_BATCH):
-            self.client.log_batch(self.run_id, tags=tags[start : start + PARAMS_PER_BATCH])
+            self.client.log_batch(self._started_run_id, tags=tags[start : start + PARAMS_PER_BATCH])
         if too_long:
             raise ItemError(
                 f"summary values {', '.join(map(repr, too_long))} are over MLflow's "
@@ -231,15 +239,15 @@ class MLflowForwarder(Forwarder):
     def log_media(self, trial: Trial, kind: str, key: str, entry: Any) -> None:
         """Tables become ``tables/<key>.csv`` artifacts; images and artifacts are uploaded."""
         if kind == "tables":
-            self.client.log_text(self.run_id, table_csv(entry), f"tables/{key}.csv")
+            self.client.log_text(self._started_run_id, table_csv(entry), f"tables/{key}.csv")
         elif kind == "images" and os.path.isfile(entry.get("path", "")):
-            self.client.log_artifact(self.run_id, entry["path"], "images")
+            self.client.log_artifact(self._started_run_id, entry["path"], "images")
         elif kind == "artifacts" and os.path.exists(entry.get("path", "")):
             path = entry["path"]
             if os.path.isdir(path):
-                self.client.log_artifacts(self.run_id, path, key)
+                self.client.log_artifacts(self._started_run_id, path, key)
             else:
-                self.client.log_artifact(self.run_id, path, key)
+                self.client.log_artifact(self._started_run_id, path, key)
 
     def end(self, trial: Trial, status: dict[str, Any] | None) -> None:
         """Terminate the run: FINISHED, KILLED or FAILED after the trial's status."""
@@ -247,4 +255,4 @@ class MLflowForwarder(Forwarder):
             return
         name = (status or {}).get("name", "Interrupted")
         self._open = False
-        self.client.set_terminated(self.run_id, RUN_STATUS.get(name, "FAILED"))
+        self.client.set_terminated(self._started_run_id, RUN_STATUS.get(name, "FAILED"))

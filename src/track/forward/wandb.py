@@ -105,7 +105,8 @@ class WandbForwarder(Forwarder):
         """The run's page on the wandb server (None offline or disabled)."""
         if self.run is None or self.run.offline or self.run.disabled:
             return None
-        return self.run.url
+        url: str = self.run.url
+        return url
 
     def describe(self) -> str | None:
         """Run name, project, and its URL or (offline) its folder."""

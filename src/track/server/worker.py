@@ -53,7 +53,7 @@ WRITES = frozenset(
 GROUP_LIMIT = 512
 
 
-def _resolve(future: asyncio.Future, ok: bool, value: Any) -> None:
+def _resolve(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
     if future.done():
         return
     if ok:
@@ -71,7 +71,7 @@ class StoreWorker:
         self._thread = threading.Thread(target=self._run, name="track-store", daemon=True)
         self._thread.start()
 
-    def submit(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> asyncio.Future:
+    def submit(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> asyncio.Future[Any]:
         """Queue ``store.<name>(*args, **kwargs)``; the future holds its result."""
         if name not in READS and name not in WRITES:
             raise ValueError(f"{name!r} is not a callable store method")

@@ -11,7 +11,7 @@ from track.utils.stat import StatStream
 
 def to_list(item: int | Sequence[int]) -> list[int]:
     """Return ``item`` as a list so scalar and nested steps are handled alike."""
-    if isinstance(item, (list, tuple)):
+    if isinstance(item, Sequence):
         return list(item)
     return [item]
 

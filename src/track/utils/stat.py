@@ -6,6 +6,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from track.registry import lazy_aliases
+
 _STATE_KEYS = (
     "drop_obs",
     "current_count",
@@ -222,13 +224,4 @@ class StatStream:
 
 
 #: the seeds' shared-memory statistics, kept in :mod:`track.compat.stat`
-_COMPAT = {"StatStreamStruct": "stat"}
-
-
-def __getattr__(name: str) -> Any:
-    """The seeds' ``StatStreamStruct`` (:mod:`track.compat.stat`), imported on first use."""
-    if name not in _COMPAT:  # checked here, so that a probe (``__path__``) imports nothing
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from track.compat import compat_attribute
-
-    return compat_attribute(__name__, name, _COMPAT)
+__getattr__ = lazy_aliases(__name__, {"StatStreamStruct": "track.compat.stat"})

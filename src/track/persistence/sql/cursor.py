@@ -30,7 +30,8 @@ class Cursor:
     def all(self, sql: str, *params: Any) -> list[Any]:
         """Execute one statement and return every row."""
         self.raw.execute(self.dialect.prepare(sql), params)
-        return self.raw.fetchall()
+        rows: list[Any] = self.raw.fetchall()
+        return rows
 
     def column(self, sql: str, *params: Any) -> list[Any]:
         """Execute one statement and return the first column of every row."""
