@@ -1,0 +1,253 @@
+"""Step-overhead benchmark: what tracking costs a training step, background work included.
+
+The log call's own time (bench_log.py) is not what a researcher feels: the writer's grouping,
+encoding and committing run in the same process, under the same GIL, and slow the training
+step. This benchmark times a small numpy training step (four 48x48 matmuls and a tanh, ~50 µs)
+that logs K metrics per step, over N steps, with each tool against no tracking, in fresh
+processes (median of ``--repeats``). Overhead = step time with tracking / without - 1. The log
+call's median and p99 are measured inside the same loop.
+
+    python benchmarks/bench_step.py                       # N=20000, K=3 and K=30, every tool
+    python benchmarks/bench_step.py --metrics 3 --tools none,track-sqlite,track-file
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PARAMETERS = {"lr": 0.01, "batch_size": 64, "epochs": 10, "optimizer": "adam", "seed": 1}
+POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+
+Log = Callable[[int, dict[str, float]], None]
+
+
+def training_loop(log: Log | None, steps: int, k: int) -> dict[str, float]:
+    """Time ``steps`` numpy training steps, each logging ``k`` metrics through ``log``."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    weights = [rng.standard_normal((48, 48)) * 0.1 for _ in range(4)]
+    batch = rng.standard_normal((48, 48))
+    names = [f"train/m{i}" for i in range(k)]
+    clock = time.perf_counter_ns
+    calls = [0] * steps
+    began = clock()
+    for step in range(steps):
+        hidden = batch
+        for weight in weights:
+            hidden = np.tanh(hidden @ weight)
+        loss = float(hidden.mean())
+        if log is not None:
+            values = {name: loss + i for i, name in enumerate(names)}
+            start = clock()
+            log(step, values)
+            calls[step] = clock() - start
+    elapsed = clock() - began
+    calls.sort()
+    return {
+        "step_us": elapsed / steps / 1000,
+        "call_median_us": calls[steps // 2] / 1000,
+        "call_p99_us": calls[int(steps * 0.99)] / 1000,
+    }
+
+
+@contextmanager
+def track_server(workdir: str) -> Iterator[str]:
+    """A ``track serve`` on a sqlite store, no users, loopback; yields its socket:// URI."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    store = f"sqlite:///{workdir}/srv.db"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "track.cli", "serve", "--store", store, "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield f"socket://127.0.0.1:{port}"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(30)
+
+
+def run_track(uri: str, steps: int, k: int) -> dict[str, float]:
+    """track through its public API: ``trial.log_metrics(step=..., **values)``."""
+    from track import TrackClient
+
+    client = TrackClient(uri)
+    client.set_project(name="bench")
+    trial = client.new_trial(parameters=PARAMETERS)
+    trial.start()
+    result = training_loop(lambda step, values: trial.log_metrics(step=step, **values), steps, k)
+    trial.finish()
+    client.save()
+    return result
+
+
+def run_wandb(workdir: str, steps: int, k: int) -> dict[str, float]:
+    """wandb in offline mode."""
+    import wandb
+
+    run = wandb.init(mode="offline", dir=workdir, config=PARAMETERS, project="bench")
+    result = training_loop(lambda step, values: run.log(values, step=step), steps, k)
+    run.finish()
+    return result
+
+
+def run_mlflow(workdir: str, steps: int, k: int) -> dict[str, float]:
+    """MLflow on its sqlite store."""
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{workdir}/mlflow.db")
+    mlflow.start_run()
+    mlflow.log_params(PARAMETERS)
+    result = training_loop(lambda step, values: mlflow.log_metrics(values, step=step), steps, k)
+    mlflow.end_run()
+    return result
+
+
+def run_tensorboardx(workdir: str, steps: int, k: int) -> dict[str, float]:
+    """tensorboardX, one add_scalar per metric."""
+    from tensorboardX import SummaryWriter
+
+    writer = SummaryWriter(logdir=workdir)
+
+    def log(step: int, values: dict[str, float]) -> None:
+        for name, value in values.items():
+            writer.add_scalar(name, value, step)
+
+    result = training_loop(log, steps, k)
+    writer.close()
+    return result
+
+
+def run_trackio(workdir: str, steps: int, k: int) -> dict[str, float]:
+    """trackio, local."""
+    os.environ["TRACKIO_DIR"] = workdir
+    import trackio
+
+    trackio.init(project="bench", config=PARAMETERS)
+    result = training_loop(lambda step, values: trackio.log(values, step=step), steps, k)
+    trackio.finish()
+    return result
+
+
+def run_track_postgres(workdir: str, steps: int, k: int) -> dict[str, float]:
+    """track on PostgreSQL, in a schema of its own (dropped afterwards)."""
+    import psycopg
+    from psycopg import sql
+
+    schema = "bench_step_" + os.path.basename(workdir).replace("-", "_").lower()
+    try:
+        return run_track(f"{POSTGRES}?schema={schema}", steps, k)
+    finally:
+        with psycopg.connect(POSTGRES, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+def run_track_socket(workdir: str, steps: int, k: int) -> dict[str, float]:
+    """track through a ``track serve`` on the same machine (sqlite behind it)."""
+    with track_server(workdir) as uri:
+        return run_track(uri, steps, k)
+
+
+TOOLS: dict[str, tuple[str | None, Callable[[str, int, int], dict[str, float]]]] = {
+    "none": (None, lambda workdir, steps, k: training_loop(None, steps, k)),
+    "track-sqlite": (None, lambda d, n, k: run_track(f"sqlite:///{d}/track.db", n, k)),
+    "track-file": (None, lambda d, n, k: run_track(f"file://{d}/track.json", n, k)),
+    "track-postgres": ("psycopg", run_track_postgres),
+    "track-socket": ("msgpack", run_track_socket),
+    "trackio": ("trackio", run_trackio),
+    "wandb": ("wandb", run_wandb),
+    "mlflow": ("mlflow", run_mlflow),
+    "tensorboardX": ("tensorboardX", run_tensorboardx),
+}
+
+
+def _child(tool: str, steps: int, k: int) -> None:
+    workdir = tempfile.mkdtemp(prefix="bench-step-")
+    try:
+        os.chdir(workdir)
+        print(json.dumps(TOOLS[tool][1](workdir, steps, k)))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _measure(tool: str, steps: int, k: int, repeats: int) -> dict[str, float] | str:
+    runs = []
+    for _ in range(repeats):
+        command = [sys.executable, __file__, "--child", tool, "--steps", str(steps)]
+        done = subprocess.run([*command, "--metrics", str(k)], capture_output=True, text=True)
+        if done.returncode != 0:
+            return f"failed: {done.stderr.strip().splitlines()[-1] if done.stderr else '?'}"
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
+def _available(tool: str) -> bool:
+    module = TOOLS[tool][0]
+    return module is None or importlib.util.find_spec(module) is not None
+
+
+def main() -> None:
+    """Run every available tool for each K and print one table per K."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=20_000)
+    parser.add_argument("--metrics", default="3,30", help="K values, comma-separated")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--tools", default=",".join(TOOLS))
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args.child, args.steps, int(args.metrics))
+        return
+    print(f"{os.cpu_count()} cores; N={args.steps} steps, median of {args.repeats} fresh processes")
+    for k in (int(value) for value in args.metrics.split(",")):
+        print(f"\nK={k} metrics per step\n")
+        print("| tool | µs per step | overhead | log call median µs | log call p99 µs |")
+        print("|---|---|---|---|---|")
+        baseline: float | None = None
+        for tool in ["none", *(t for t in args.tools.split(",") if t != "none")]:
+            if not _available(tool):
+                print(f"| {tool} | not installed | | | |")
+                continue
+            row: Any = _measure(tool, args.steps, k, args.repeats)
+            if isinstance(row, str):
+                print(f"| {tool} | {row} | | | |")
+                continue
+            if tool == "none":
+                baseline = row["step_us"]
+                print(f"| none | {baseline:.1f} | — | | |")
+                continue
+            overhead = f"{(row['step_us'] / baseline - 1) * 100:+.1f} %" if baseline else "?"
+            print(
+                f"| {tool} | {row['step_us']:.1f} | {overhead} | {row['call_median_us']:.2f} | "
+                f"{row['call_p99_us']:.2f} |"
+            )
+
+
+if __name__ == "__main__":
+    main()
