@@ -402,6 +402,7 @@ class DocumentStore(Protocol):
             if doc is None:
                 return None
             trial = trial_from_doc(doc)
+            # ``attr`` passed check_update_method's allow-list above
             getattr(self, attr)(trial, *args, **kwargs)
             return trial_from_doc(state["trials"][trial.uid])
 
@@ -416,6 +417,7 @@ class DocumentStore(Protocol):
             if doc is None:
                 return None
             group = group_from_doc(doc)
+            # ``attr`` passed check_update_method's allow-list above
             getattr(self, attr)(group, *args, **kwargs)
             return group_from_doc(state["groups"][group.uid])
 

@@ -102,6 +102,7 @@ class StoreWorker:
         wrote = False
         for _, _, name, args, kwargs in jobs:
             try:
+                # ``name`` is one of READS/WRITES: submit() refused any other name
                 results.append((True, getattr(self.store, name)(*args, **kwargs)))
                 wrote = wrote or name in WRITES
             except Exception as error:  # the store's refusal goes back to the caller

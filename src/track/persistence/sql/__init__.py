@@ -520,6 +520,7 @@ class SQLProtocol(Protocol):
             found = self._trials(conditions, False, self.dialect.skip_locked, " LIMIT 1")
             if not found:
                 return None
+            # ``attr`` passed check_update_method's allow-list above
             getattr(self, attr)(found[0], *args, **kwargs)
             return self.get_trial(found[0])[0]
 
@@ -536,6 +537,7 @@ class SQLProtocol(Protocol):
             found = self._groups(conditions, self.dialect.skip_locked, " LIMIT 1")
             if not found:
                 return None
+            # ``attr`` passed check_update_method's allow-list above
             getattr(self, attr)(found[0], *args, **kwargs)
             return self.get_trial_group(found[0])
 
