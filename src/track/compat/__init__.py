@@ -23,6 +23,7 @@ at the path the reference documents:
 ``track.compat.sockets``       ``track.utils``: ``open_socket``, ``listen_socket``
 ``track.compat.system``        ``track.utils.system``: ``get_gpu_name``
 ``track.compat.debug``         ``track.utils.debug``: ``print_stack``
+``track.compat.delay``         ``track.utils.delay``: ``delay_call``, ``DelayedCall``, ``Future``, ...
 ``track.compat.stat``          ``track.utils.stat``: ``StatStreamStruct``
 ``track.compat.log``           ``track.utils.log``: ``get_log_record_constructor``
 ``track.compat.types``         ``track.containers.types``
