@@ -5,7 +5,9 @@ encoding and committing run in the same process, under the same GIL, and slow th
 step. This benchmark times a small numpy training step (four 48x48 matmuls and a tanh, ~50 µs)
 that logs K metrics per step, over N steps, with each tool against no tracking, in fresh
 processes (median of ``--repeats``). Overhead = step time with tracking / without - 1. The log
-call's median and p99 are measured inside the same loop.
+call's median and p99 are measured inside the same loop. ``track-*-process`` rows run with
+``TRACK_WRITER=process`` (the writer process, track.writer); for track rows the table also gives
+the client's start (``TrackClient(uri)``) and close (finish the trial, close the client) in ms.
 
     python benchmarks/bench_step.py                       # N=20000, K=3 and K=30, every tool
     python benchmarks/bench_step.py --metrics 3 --tools none,track-sqlite,track-file
@@ -97,13 +99,18 @@ def run_track(uri: str, steps: int, k: int) -> dict[str, float]:
     """track through its public API: ``trial.log_metrics(step=..., **values)``."""
     from track import TrackClient
 
+    began = time.perf_counter()
     client = TrackClient(uri)
+    started = time.perf_counter()
     client.set_project(name="bench")
     trial = client.new_trial(parameters=PARAMETERS)
     trial.start()
     result = training_loop(lambda step, values: trial.log_metrics(step=step, **values), steps, k)
+    ending = time.perf_counter()
     trial.finish()
-    client.save()
+    client.close()
+    result["start_ms"] = (started - began) * 1000
+    result["close_ms"] = (time.perf_counter() - ending) * 1000
     return result
 
 
@@ -185,6 +192,10 @@ TOOLS: dict[str, tuple[str | None, Callable[[str, int, int], dict[str, float]]]]
     "mlflow": ("mlflow", run_mlflow),
     "tensorboardX": ("tensorboardX", run_tensorboardx),
 }
+#: the same track rows with the writer process (TRACK_WRITER=process in the child)
+PROCESS_SUFFIX = "-process"
+for _store in ("track-sqlite", "track-file", "track-postgres", "track-socket"):
+    TOOLS[_store + PROCESS_SUFFIX] = TOOLS[_store]
 
 
 def _child(tool: str, steps: int, k: int) -> None:
@@ -198,13 +209,20 @@ def _child(tool: str, steps: int, k: int) -> None:
 
 def _measure(tool: str, steps: int, k: int, repeats: int) -> dict[str, float] | str:
     runs = []
+    env = {**os.environ, "TRACK_WRITER": "process" if tool.endswith(PROCESS_SUFFIX) else "thread"}
     for _ in range(repeats):
         command = [sys.executable, __file__, "--child", tool, "--steps", str(steps)]
-        done = subprocess.run([*command, "--metrics", str(k)], capture_output=True, text=True)
+        done = subprocess.run(
+            [*command, "--metrics", str(k)], capture_output=True, text=True, env=env
+        )
         if done.returncode != 0:
             return f"failed: {done.stderr.strip().splitlines()[-1] if done.stderr else '?'}"
         runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
     return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
+#: the client's start and close, measured on track rows only
+COSTS = ("start_ms", "close_ms")
 
 
 def _available(tool: str) -> bool:
@@ -227,25 +245,29 @@ def main() -> None:
     print(f"{os.cpu_count()} cores; N={args.steps} steps, median of {args.repeats} fresh processes")
     for k in (int(value) for value in args.metrics.split(",")):
         print(f"\nK={k} metrics per step\n")
-        print("| tool | µs per step | overhead | log call median µs | log call p99 µs |")
-        print("|---|---|---|---|---|")
+        print(
+            "| tool | µs per step | overhead | log call median µs | log call p99 µs "
+            "| start ms | close ms |"
+        )
+        print("|---|---|---|---|---|---|---|")
         baseline: float | None = None
         for tool in ["none", *(t for t in args.tools.split(",") if t != "none")]:
             if not _available(tool):
-                print(f"| {tool} | not installed | | | |")
+                print(f"| {tool} | not installed | | | | | |")
                 continue
             row: Any = _measure(tool, args.steps, k, args.repeats)
             if isinstance(row, str):
-                print(f"| {tool} | {row} | | | |")
+                print(f"| {tool} | {row} | | | | | |")
                 continue
             if tool == "none":
                 baseline = row["step_us"]
-                print(f"| none | {baseline:.1f} | — | | |")
+                print(f"| none | {baseline:.1f} | — | | | | |")
                 continue
             overhead = f"{(row['step_us'] / baseline - 1) * 100:+.1f} %" if baseline else "?"
+            costs = " | ".join(f"{row[key]:.0f}" if key in row else "" for key in COSTS)
             print(
                 f"| {tool} | {row['step_us']:.1f} | {overhead} | {row['call_median_us']:.2f} | "
-                f"{row['call_p99_us']:.2f} |"
+                f"{row['call_p99_us']:.2f} | {costs} |"
             )
 
 

@@ -38,8 +38,9 @@ LAYERS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("persistence",), "the Protocol (the store interface) and the stores"),
     (("pipeline",), "the write pipeline: batches, retries, spill files"),
     (
-        ("forward", "server", "system", "reading"),
-        "built on stores: forwarders, the track server, system metrics, reading for people",
+        ("forward", "server", "system", "reading", "writer"),
+        "built on stores: forwarders, the track server, system metrics, reading for people, "
+        "the writer process",
     ),
     (("logger",), "TrialLogger: one trial's log calls into the pipeline"),
     (("client",), "TrackClient: the public entry point"),

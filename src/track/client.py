@@ -11,13 +11,13 @@ import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from track.configuration import options
 from track.distributed import RankPolicy
 from track.errors import NotFound
-from track.forward import Forwarder, ForwardingProtocol, make_forwarders
+from track.forward import Forwarder, parse_forward
 from track.logger import TrialLogger
 from track.persistence import get_protocol
 from track.persistence.protocol import Protocol
@@ -110,6 +110,47 @@ def pipeline_options(**overrides: Any) -> PipelineOptions:
     return PipelineOptions(**values)
 
 
+def _start_pipeline(
+    backend: str | Protocol,
+    forward: list[str | Forwarder],
+    forward_options: Mapping[str, Mapping[str, Any]] | None,
+    options: PipelineOptions,
+) -> tuple[Protocol, WritePipeline]:
+    """The client's store and its write pipeline: a writer process when asked for and possible.
+
+    Where the writer process cannot write (see ``track.writer.process_refusal``) or does not
+    start, the pipeline writes from a thread of this process, and a log line says why.
+    """
+    # imported here, not with the client: `python -m track.writer` must run that module fresh
+    from track.writer import ProcessPipeline, WriterSpec, open_store, process_refusal
+
+    if options.writer == "process":
+        reason = process_refusal(backend, forward, forward_options, options)
+        if reason is None:
+            assert isinstance(backend, str)  # process_refusal refuses a store object
+            protocol = get_protocol(backend)  # this process reads and creates trials with it
+            names = [str(name) for name in forward]
+            spec = WriterSpec(
+                backend, names, {k: dict(v) for k, v in (forward_options or {}).items()}
+            )
+            try:
+                return protocol, ProcessPipeline(protocol, options, spec)
+            except OSError as error:
+                protocol.close()
+                log.warning(
+                    "track: the writer process could not start (%s: %s); writing from a thread "
+                    "of this process instead",
+                    type(error).__name__,
+                    error,
+                )
+        else:
+            log.info(
+                "track: writing from a thread of this process, not a writer process: %s", reason
+            )
+    protocol = open_store(backend, forward, forward_options)
+    return protocol, WritePipeline(protocol, replace(options, writer="thread"))
+
+
 def _as_parameters(args: Any) -> dict[str, Any]:
     if args is None:
         return {}
@@ -134,8 +175,9 @@ class TrackClient:
     With no URI, ``TRACK_URI`` (or ``uri`` in ``track.config``) is used, else the embedded
     default store. Keyword options tune the write pipeline (``flush_interval``,
     ``durability``, ``max_points``, ``max_bytes``, ``on_full``, ``heartbeat_interval``,
-    ``exit_timeout``, ``spill_dir``, ``system_metrics_interval``); each also reads
-    ``TRACK_<OPTION>``.
+    ``exit_timeout``, ``spill_dir``, ``system_metrics_interval``, ``writer``,
+    ``handover_interval``); each also reads ``TRACK_<OPTION>``. ``writer="process"`` (opt-in)
+    writes from a writer process (see track.writer).
 
     ``forward`` names trackers every write is also sent to (default: ``TRACK_FORWARD``, see
     docs/forwarding.md); ``ranks`` is "zero" (default, ``TRACK_RANKS``), "all" or "separate"
@@ -161,11 +203,9 @@ class TrackClient:
         self.ranks = RankPolicy.detect(ranks or options("ranks", "zero"))
         if self.ranks.muted:
             backend = "ephemeral:"  # a non-zero rank in the default mode does no I/O
-        self.protocol = backend if isinstance(backend, Protocol) else get_protocol(backend)
-        forwarders = make_forwarders(forward, forward_options) if self.ranks.forwards else []
-        if forwarders:
-            self.protocol = ForwardingProtocol(self.protocol, forwarders)
-        self.pipeline = WritePipeline(self.protocol, pipeline_options(**pipeline))
+        forwards = parse_forward(forward) if self.ranks.forwards else []
+        chosen = pipeline_options(**pipeline)
+        self.protocol, self.pipeline = _start_pipeline(backend, forwards, forward_options, chosen)
         self.project: Project | None = None
         self.group: TrialGroup | None = None
         self.trial: TrialLogger | None = None

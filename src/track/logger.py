@@ -52,23 +52,29 @@ _PLAIN_NUMBERS = frozenset((float, int))
 
 
 class LogSignalHandler(SignalHandler):
-    """Marks the trial Interrupted on SIGTERM/SIGINT and finishes it at interpreter exit."""
+    """Marks the trial Interrupted on SIGTERM/SIGINT and finishes it at interpreter exit.
+
+    In a forked child (a DataLoader worker) it does neither: the trial is its parent's.
+    """
 
     def __init__(self, logger: TrialLogger) -> None:
         self.logger = logger
+        self.owner = os.getpid()
         super().__init__()
 
     def sigterm(self, signum: int, frame: FrameType | None) -> None:
         """Record the interruption; the base then raises SystemExit, which unwinds ``with``."""
-        self.logger.set_status(Status.Interrupted, error="SIGTERM")
+        if os.getpid() == self.owner:
+            self.logger.set_status(Status.Interrupted, error="SIGTERM")
 
     def sigint(self, signum: int, frame: FrameType | None) -> None:
         """Record the interruption; the base then raises KeyboardInterrupt."""
-        self.logger.set_status(Status.Interrupted, error="SIGINT")
+        if os.getpid() == self.owner:
+            self.logger.set_status(Status.Interrupted, error="SIGINT")
 
     def atexit(self) -> None:
         """Finish a trial left running: Exception if the interpreter died of one, else Completed."""
-        if self.logger.is_running:
+        if self.logger.is_running and os.getpid() == self.owner:
             self.logger.finish(
                 getattr(sys, "last_type", None),
                 getattr(sys, "last_value", None),

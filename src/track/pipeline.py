@@ -16,6 +16,14 @@ log call returns once its point is committed. Normal exit, exceptions and SIGTER
 handler) flush everything; at interpreter exit the flush waits at most ``exit_timeout``
 seconds, then writes what is left to a spill file (``track-spill-<writer>.jsonl``, replayed by
 :func:`replay_spill` or ``track replay``) and says so on stderr.
+
+With ``writer="process"`` (opt-in, see :mod:`track.writer`) the buffer is the same, but a
+thread of the training process only hands the entries over to a writer process every
+``handover_interval`` seconds; the writer process runs an ordinary :class:`WritePipeline`.
+
+A forked child (``os.fork()``, a DataLoader worker) inherits its parent's pipelines: there they
+hold the parent's entries, which are the parent's to write, so the child drops them, writes
+nothing at exit, and a log call on them raises :class:`~track.errors.TrackError`.
 """
 
 from __future__ import annotations
@@ -30,20 +38,32 @@ import time
 import uuid
 import weakref
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from typing import Protocol as TypingProtocol
 
-from track.errors import UnusableStore
+from track.errors import TrackError, UnusableStore
 from track.persistence.protocol import Protocol, TrialBatch, WriteRefused
 from track.retry import retry
+from track.serialization import trial_from_doc
 from track.structure import Trial
 from track.utils.memory import gc_paused
 
-__all__ = ["PipelineOptions", "ReplayReport", "WritePipeline", "append_spill", "replay_spill"]
+__all__ = [
+    "Marker",
+    "PipelineOptions",
+    "ReplayReport",
+    "Summary",
+    "WritePipeline",
+    "append_spill",
+    "feed",
+    "replay_spill",
+]
 
 log = logging.getLogger("track.pipeline")
 
-METRICS, METADATA, TAGS, CHRONOS, STATUS, FLUSH = range(6)
+METRICS, METADATA, TAGS, CHRONOS, STATUS, FLUSH, RUNNING, TRIAL = range(8)
 #: Errors by which a store says the batch itself cannot be stored (it names a trial the store
 #: does not hold, or the store lacks a method the batch needs): retrying cannot help, so such a
 #: batch goes to the spill file instead of blocking the rest. Any other error, a ``TypeError``
@@ -67,6 +87,11 @@ class PipelineOptions:
     spill_dir: str | None = None
     #: seconds between system-metric samples of a running trial (track.system); 0 disables
     system_metrics_interval: float = 10.0
+    #: "thread" (write from a thread of this process) or "process" (hand the entries over to a
+    #: writer process: see track.writer)
+    writer: str = "thread"
+    #: seconds between hand-overs to the writer process (``writer="process"``)
+    handover_interval: float = 0.01
 
     def __post_init__(self) -> None:
         if self.durability not in ("batch", "sync"):
@@ -77,6 +102,10 @@ class PipelineOptions:
             raise ValueError("flush_interval and heartbeat_interval must be positive")
         if self.system_metrics_interval < 0:
             raise ValueError("system_metrics_interval must be positive, or 0 to disable")
+        if self.writer not in ("thread", "process"):
+            raise ValueError(f"writer must be 'thread' or 'process', not {self.writer!r}")
+        if self.handover_interval <= 0:
+            raise ValueError("handover_interval must be positive")
 
 
 _live: weakref.WeakSet[WritePipeline] = weakref.WeakSet()
@@ -171,12 +200,17 @@ class WritePipeline:
             else:
                 self._running.pop(trial.uid, None)
 
+    def mark(self, marker: Marker, now: bool = False) -> None:
+        """Call ``marker.set()`` once everything buffered before it is written; ``now``: soon."""
+        self._entries.append((FLUSH, None, marker))
+        if now:
+            self._wake.set()
+
     def flush(self, timeout: float | None = None) -> bool:
         """Write everything logged so far and wait for it; False if ``timeout`` ran out first."""
         deadline = None if timeout is None else time.monotonic() + timeout
         written = threading.Event()
-        self._entries.append((FLUSH, None, written))
-        self._wake.set()
+        self.mark(written, now=True)
         while not written.wait(0.1):
             if not self._thread.is_alive():
                 return False
@@ -194,6 +228,14 @@ class WritePipeline:
             self._spill()
         _live.discard(self)
         return flushed
+
+    def _forget_in_child(self, parent: int) -> None:
+        """In a forked child: drop the parent's entries, refuse new ones, do nothing at exit."""
+        self._closed = True
+        self._lock = threading.Lock()  # a parent's thread may have held it at the fork
+        self._room = threading.Condition(self._lock)
+        self._running = {}
+        self._entries = _ParentsBuffer(parent)
 
     # ---- the flusher's side -------------------------------------------------------------
 
@@ -238,16 +280,18 @@ class WritePipeline:
 
     def _group(
         self, entries: list[tuple[Any, ...]]
-    ) -> tuple[list[tuple[Trial, TrialBatch]], int, list[threading.Event]]:
+    ) -> tuple[list[tuple[Trial, TrialBatch]], int, list[Marker]]:
         """One batch per trial in logging order, the units the entries held, the flush markers."""
         units = 0
-        markers: list[threading.Event] = []
+        markers: list[Marker] = []
         by_object: dict[int, tuple[Trial, TrialBatch]] = {}
         by_uid: dict[str, tuple[Trial, TrialBatch]] = {}
         for entry in entries:
             kind, trial = entry[0], entry[1]
             if kind == FLUSH:
                 markers.append(entry[2])
+                continue
+            if kind == RUNNING:  # the writer process's hand-over entry: no write of its own
                 continue
             pair = by_object.get(id(trial))
             if pair is None:
@@ -344,6 +388,68 @@ class WritePipeline:
         path = self.spill_path()
         append_spill(path, pending)
         return path
+
+
+class Marker(TypingProtocol):
+    """What :meth:`WritePipeline.mark` calls once the entries before it are written."""
+
+    def set(self) -> None:
+        """Called on the flusher thread; must not raise."""
+
+
+class _ParentsBuffer(deque[tuple[Any, ...]]):
+    """A forked child's stand-in for a buffer inherited from its parent: it refuses entries."""
+
+    def __init__(self, parent: int) -> None:
+        super().__init__()
+        self.parent = parent
+
+    def append(self, entry: tuple[Any, ...]) -> None:
+        """Refuse: the trial's pipeline writes for the parent process only."""
+        raise TrackError(
+            f"this trial's logger belongs to process {self.parent}; create a TrackClient in "
+            f"the child (process {os.getpid()}) to log from it"
+        )
+
+
+class Summary:
+    """A timer's summary already encoded (``to_json``), as a hand-over carries it."""
+
+    def __init__(self, doc: Any) -> None:
+        self.doc = doc
+
+    def to_json(self, short: bool = False) -> Any:
+        """The summary as it was encoded."""
+        return self.doc
+
+
+def feed(
+    pipeline: WritePipeline,
+    items: list[tuple[Any, ...]],
+    trials: dict[int, Trial],
+    flushed: Callable[[int], Marker],
+) -> None:
+    """Buffer hand-over ``items`` (see track.writer) in ``pipeline``, in their order.
+
+    ``trials`` maps a hand-over's trial keys to trials; a trial item adds one it lacks.
+    ``flushed(flush_id)`` gives the marker to set once what came before that flush is written.
+    """
+    for item in items:
+        kind = item[0]
+        if kind == METRICS:
+            pipeline.log_metrics(trials[item[1]], item[2], item[3], item[4])
+        elif kind == TRIAL:
+            if item[1] not in trials:
+                trials[item[1]] = trial_from_doc(item[2])
+        elif kind == FLUSH:
+            pipeline.mark(flushed(item[1]), now=True)
+        elif kind == RUNNING:
+            pipeline.running(trials[item[1]], item[2])
+        elif kind == CHRONOS:
+            summaries = {name: Summary(doc) for name, doc in item[2].items()}
+            pipeline.put(CHRONOS, trials[item[1]], summaries)
+        else:
+            pipeline.put(kind, trials[item[1]], *item[2:])
 
 
 def append_spill(path: str, pending: list[tuple[Trial, TrialBatch]]) -> None:
@@ -445,3 +551,14 @@ def _rewrite(path: str, lines: list[str]) -> None:
 def _flush_all_at_exit() -> None:
     for pipeline in list(_live):
         pipeline.close()
+
+
+def _forget_parent_pipelines() -> None:
+    """After ``fork()``, in the child: the inherited pipelines are the parent's (see above)."""
+    parent = os.getppid()
+    for pipeline in list(_live):
+        pipeline._forget_in_child(parent)
+    _live.clear()
+
+
+os.register_at_fork(after_in_child=_forget_parent_pipelines)
