@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from readback import stored_trial
 from track import Status, TrackClient
 from track.liveness import STALE_AFTER_INTERVALS
 from track.persistence import get_protocol
@@ -98,17 +99,6 @@ def start_child(uri: str, tmp_path: Path, total: int, rate: float, mode: str):
             return struct.unpack("q", mmap.mmap(file.fileno(), 8, access=mmap.ACCESS_READ)[:8])[0]
 
     return process, uid, logged
-
-
-def stored_trial(uri: str, uid: str) -> Trial:
-    """The trial as a fresh reader sees it."""
-    protocol = get_protocol(uri)
-    try:
-        hash_, _, revision = uid.rpartition("_")
-        (trial,) = protocol.get_trial(Trial(_hash=hash_, revision=int(revision)))
-        return trial
-    finally:
-        protocol.close()
 
 
 def stored_steps(trial: Trial) -> list[int]:

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from readback import stored_trial
 from track import Status, TrackClient
-from track.persistence import get_protocol
 from track.persistence.memory import EphemeralProtocol
 from track.structure import Trial
 from track.writer import ProcessPipeline
@@ -35,17 +35,6 @@ MOMENT_KEYS = {
     "creation_request",
 }
 PR_SET_CHILD_SUBREAPER = 36
-
-
-def stored(uri: str, uid: str) -> Trial:
-    """The trial as a fresh reader sees it."""
-    protocol = get_protocol(uri)
-    try:
-        hash_, _, revision = uid.rpartition("_")
-        (trial,) = protocol.get_trial(Trial(_hash=hash_, revision=int(revision)))
-        return trial
-    finally:
-        protocol.close()
 
 
 def wait_for(predicate, timeout: float = 30.0) -> None:
@@ -92,8 +81,8 @@ def comparable(trial: Trial) -> dict[str, object]:
 
 def test_process_writer_stores_what_the_thread_stores(shared_store_uri: str) -> None:
     """Every point, metadata, tag, timer, status and error: stored once, as in thread mode."""
-    by_thread = stored(shared_store_uri, log_a_run(shared_store_uri, "thread"))
-    by_process = stored(shared_store_uri, log_a_run(shared_store_uri, "process"))
+    by_thread = stored_trial(shared_store_uri, log_a_run(shared_store_uri, "thread"))
+    by_process = stored_trial(shared_store_uri, log_a_run(shared_store_uri, "process"))
     assert len(by_process.metrics["loss"]) == 3000
     assert comparable(by_process) == comparable(by_thread)
     assert by_process.status == Status.Exception and "RuntimeError: boom" in by_process.errors[-1]
@@ -108,8 +97,8 @@ def test_the_writer_process_beats_while_the_trainer_runs(tmp_path: Path) -> None
     trial = client.new_trial(parameters={"a": 1})
     with trial:
         trial.flush()
-        first = stored(uri, trial.uid).metadata["heartbeat"]
-        wait_for(lambda: stored(uri, trial.uid).metadata["heartbeat"] > first)
+        first = stored_trial(uri, trial.uid).metadata["heartbeat"]
+        wait_for(lambda: stored_trial(uri, trial.uid).metadata["heartbeat"] > first)
     client.close()
 
 
@@ -185,7 +174,7 @@ def test_kill_9_of_the_trainer_keeps_everything_handed_over(
         _, status = os.waitpid(int(writer_pid), 0)
         assert os.waitstatus_to_exitcode(status) == 0
         assert not Path(f"/proc/{writer_pid}").exists(), "the writer was reaped: no zombie"
-        steps = [p[0] for p in stored(uri, uid).metrics["value"]]
+        steps = [p[0] for p in stored_trial(uri, uid).metrics["value"]]
         assert steps == list(range(len(steps))), "points stored are a prefix, without holes"
         assert handed_over <= len(steps) <= logged, (handed_over, len(steps), logged)
         print(f"logged {logged}, handed over {handed_over}, stored {len(steps)}")
@@ -251,7 +240,7 @@ def test_a_forked_child_neither_writes_nor_spills_the_parents_entries(
     assert exit_line.split()[2] == "0"
     assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr
     assert not list(tmp_path.glob("track-spill-*")), "nothing spilled"
-    trial = stored(uri, exit_line.split()[3])
+    trial = stored_trial(uri, exit_line.split()[3])
     assert [p[0] for p in trial.metrics["value"]] == list(range(1000))
     assert trial.status == Status.Completed
 
@@ -275,7 +264,7 @@ def test_a_killed_writer_process_is_reported_and_loses_nothing(
     client.close()
     errors = [r for r in caplog.records if r.levelno == logging.ERROR and r.name == "track.writer"]
     assert errors and "writer process" in errors[0].getMessage()
-    found = stored(uri, trial.uid)
+    found = stored_trial(uri, trial.uid)
     steps = [p[0] for p in found.metrics["value"]]
     assert set(steps) == set(range(20_000)), "nothing logged is missing (duplicates documented)"
     assert found.status == Status.Completed
