@@ -143,6 +143,16 @@ def shared_store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
         yield uri
 
 
+@pytest.fixture
+def store_kinds() -> dict[str, Callable[[Path], AbstractContextManager[str]]]:
+    """Every store kind's builder, for a test that picks its kinds by name.
+
+    (``from conftest import STORE_KINDS`` is not reliable: in a whole-suite run the name
+    ``conftest`` may be another folder's conftest.)
+    """
+    return STORE_KINDS
+
+
 @pytest.fixture(autouse=True)
 def _isolated_environment(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory

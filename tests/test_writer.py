@@ -13,7 +13,8 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,25 @@ def test_the_writer_process_beats_while_the_trainer_runs(tmp_path: Path) -> None
 
 # A trainer logging one point per step (value == step) at a steady pace; after each step it
 # publishes (steps logged, entries handed over to the writer) in a shared counter file.
+class Version(str):
+    """A str subclass, like torch's TorchVersion or numpy.str_: JSON takes it, marshal does not."""
+
+
+def test_values_of_str_subclasses_are_handed_over_as_plain_strings(tmp_path: Path) -> None:
+    """Metadata holding a str subclass reaches the store (marshal alone refuses it)."""
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    client = TrackClient(uri, writer="process")
+    client.set_project(name="subclass")
+    trial = client.new_trial(parameters={"a": 1})
+    with trial:
+        trial.log_metadata(framework=Version("2.13.0"))
+        trial.log_metrics(step=0, loss=1.0)
+    client.close()
+    stored = stored_trial(uri, trial.uid)
+    assert stored.metadata["framework"] == "2.13.0"
+    assert [point[1] for point in stored.metrics["loss"]] == [1.0]
+
+
 TRAINER = textwrap.dedent(
     """
     import mmap, struct, sys, time
@@ -143,14 +163,15 @@ def subreaper() -> Iterator[None]:
 
 @pytest.mark.parametrize("kind", ["sqlite", "file", "postgresql", "socket-plain"])
 def test_kill_9_of_the_trainer_keeps_everything_handed_over(
-    kind: str, tmp_path: Path, subreaper: None
+    kind: str,
+    tmp_path: Path,
+    subreaper: None,
+    store_kinds: dict[str, Callable[[Path], AbstractContextManager[str]]],
 ) -> None:
     """The writer drains what it received, exits 0 (reaped: no zombie); a gap-free prefix."""
-    from conftest import STORE_KINDS
-
     seed = int(os.environ.get("TRACK_KILL_SEED") or random.randrange(2**32))
     print(f"kill point seed {seed} (TRACK_KILL_SEED={seed} replays it)")
-    with STORE_KINDS[kind](tmp_path) as uri:
+    with store_kinds[kind](tmp_path) as uri:
         counter_path = tmp_path / "counter"
         counter_path.write_bytes(b"\0" * 16)
         trainer = subprocess.Popen(

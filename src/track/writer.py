@@ -260,7 +260,10 @@ class ProcessPipeline(WritePipeline):
             return
         items, units, points = self._encode(taken)
         self._frame_number += 1
-        frame = marshal.dumps((self._frame_number, items))
+        try:
+            frame = marshal.dumps((self._frame_number, items))
+        except ValueError:  # a str/int/float subclass (numpy.str_, torch's TorchVersion): as JSON
+            frame = marshal.dumps((self._frame_number, json.loads(json.dumps(items))))
         with self._lock:
             self._frames.append((self._frame_number, frame, count))
             self._unacked_entries += count

@@ -100,7 +100,9 @@ def _frameworks() -> dict[str, Any]:
     for name in FRAMEWORKS:
         module = sys.modules.get(name)
         if module is not None:
-            versions[name] = getattr(module, "__version__", None)
+            version = getattr(module, "__version__", None)
+            # a plain str: torch's TorchVersion is a str subclass that marshal refuses
+            versions[name] = None if version is None else str(version)
     torch = sys.modules.get("torch")
     if torch is not None:
         versions["torch_cuda"] = getattr(getattr(torch, "version", None), "cuda", None)
