@@ -4,8 +4,11 @@ The log call's own time (bench_log.py) is not what a researcher feels: the write
 encoding and committing run in the same process, under the same GIL, and slow the training
 step. This benchmark times a small numpy training step (four 48x48 matmuls and a tanh, ~50 µs)
 that logs K metrics per step, over N steps, with each tool against no tracking, in fresh
-processes (median of ``--repeats``). Overhead = step time with tracking / without - 1. The log
-call's median and p99 are measured inside the same loop. ``track-*-process`` rows run with
+processes (median of ``--repeats``, the tools taking turns so that a change of the machine's load
+falls on every row alike). Overhead = step time with tracking / without - 1, where "without" is
+the same loop computing the same K values and timing a call to a function that does nothing:
+the values and the harness are the user's and the benchmark's, not the tracker's. The log call's
+median and p99 are measured inside the same loop. ``track-*-process`` rows run with
 ``TRACK_WRITER=process`` (the writer process, track.writer); for track rows the table also gives
 the client's start (``TrackClient(uri)``) and close (finish the trial, close the client) in ms.
 
@@ -39,7 +42,11 @@ POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 Log = Callable[[int, dict[str, float]], None]
 
 
-def training_loop(log: Log | None, steps: int, k: int) -> dict[str, float]:
+def no_tracking(step: int, values: dict[str, float]) -> None:
+    """The baseline's log function: the loop computes and hands over its values, nothing more."""
+
+
+def training_loop(log: Log, steps: int, k: int) -> dict[str, float]:
     """Time ``steps`` numpy training steps, each logging ``k`` metrics through ``log``."""
     import numpy as np
 
@@ -55,11 +62,10 @@ def training_loop(log: Log | None, steps: int, k: int) -> dict[str, float]:
         for weight in weights:
             hidden = np.tanh(hidden @ weight)
         loss = float(hidden.mean())
-        if log is not None:
-            values = {name: loss + i for i, name in enumerate(names)}
-            start = clock()
-            log(step, values)
-            calls[step] = clock() - start
+        values = {name: loss + i for i, name in enumerate(names)}
+        start = clock()
+        log(step, values)
+        calls[step] = clock() - start
     elapsed = clock() - began
     calls.sort()
     return {
@@ -95,8 +101,13 @@ def track_server(workdir: str) -> Iterator[str]:
         server.wait(30)
 
 
-def run_track(uri: str, steps: int, k: int) -> dict[str, float]:
-    """track through its public API: ``trial.log_metrics(step=..., **values)``."""
+def run_track(uri: str, steps: int, k: int, keywords: bool = False) -> dict[str, float]:
+    """track through its public API: ``trial.log_metric_dict(values, step=...)``.
+
+    That is the dict-in call every other tool's row makes; ``keywords`` uses
+    ``trial.log_metrics(step=..., **values)`` instead, which adds Python's own cost of matching
+    each keyword argument (~0.1 µs per name).
+    """
     from track import TrackClient
 
     began = time.perf_counter()
@@ -105,7 +116,12 @@ def run_track(uri: str, steps: int, k: int) -> dict[str, float]:
     client.set_project(name="bench")
     trial = client.new_trial(parameters=PARAMETERS)
     trial.start()
-    result = training_loop(lambda step, values: trial.log_metrics(step=step, **values), steps, k)
+    if keywords:
+        result = training_loop(
+            lambda step, values: trial.log_metrics(step=step, **values), steps, k
+        )
+    else:
+        result = training_loop(lambda step, values: trial.log_metric_dict(values, step), steps, k)
     ending = time.perf_counter()
     trial.finish()
     client.close()
@@ -182,7 +198,7 @@ def run_track_socket(workdir: str, steps: int, k: int) -> dict[str, float]:
 
 
 TOOLS: dict[str, tuple[str | None, Callable[[str, int, int], dict[str, float]]]] = {
-    "none": (None, lambda workdir, steps, k: training_loop(None, steps, k)),
+    "none": (None, lambda workdir, steps, k: training_loop(no_tracking, steps, k)),
     "track-sqlite": (None, lambda d, n, k: run_track(f"sqlite:///{d}/track.db", n, k)),
     "track-file": (None, lambda d, n, k: run_track(f"file://{d}/track.json", n, k)),
     "track-postgres": ("psycopg", run_track_postgres),
@@ -196,6 +212,10 @@ TOOLS: dict[str, tuple[str | None, Callable[[str, int, int], dict[str, float]]]]
 PROCESS_SUFFIX = "-process"
 for _store in ("track-sqlite", "track-file", "track-postgres", "track-socket"):
     TOOLS[_store + PROCESS_SUFFIX] = TOOLS[_store]
+TOOLS["track-sqlite-process-kwargs"] = (
+    None,
+    lambda d, n, k: run_track(f"sqlite:///{d}/track.db", n, k, keywords=True),
+)
 
 
 def _child(tool: str, steps: int, k: int) -> None:
@@ -207,18 +227,35 @@ def _child(tool: str, steps: int, k: int) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _measure(tool: str, steps: int, k: int, repeats: int) -> dict[str, float] | str:
-    runs = []
-    env = {**os.environ, "TRACK_WRITER": "process" if tool.endswith(PROCESS_SUFFIX) else "thread"}
+def _run_once(tool: str, steps: int, k: int) -> dict[str, float] | str:
+    """One fresh process running ``tool``: its figures, or why it failed."""
+    env = {**os.environ, "TRACK_WRITER": "process" if PROCESS_SUFFIX in tool else "thread"}
+    command = [sys.executable, __file__, "--child", tool, "--steps", str(steps)]
+    done = subprocess.run([*command, "--metrics", str(k)], capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        return f"failed: {done.stderr.strip().splitlines()[-1] if done.stderr else '?'}"
+    figures: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def _measure(tools: list[str], steps: int, k: int, repeats: int) -> dict[str, Any]:
+    """Each tool's median figures (or why it failed), the tools taking turns ``repeats`` times."""
+    runs: dict[str, list[dict[str, float]]] = {tool: [] for tool in tools}
+    failed: dict[str, str] = {}
     for _ in range(repeats):
-        command = [sys.executable, __file__, "--child", tool, "--steps", str(steps)]
-        done = subprocess.run(
-            [*command, "--metrics", str(k)], capture_output=True, text=True, env=env
-        )
-        if done.returncode != 0:
-            return f"failed: {done.stderr.strip().splitlines()[-1] if done.stderr else '?'}"
-        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+        for tool in tools:
+            if tool in failed:
+                continue
+            figures = _run_once(tool, steps, k)
+            if isinstance(figures, str):
+                failed[tool] = figures
+            else:
+                runs[tool].append(figures)
+    medians: dict[str, Any] = dict(failed)
+    for tool, done in runs.items():
+        if tool not in failed:
+            medians[tool] = {key: statistics.median(run[key] for run in done) for key in done[0]}
+    return medians
 
 
 #: the client's start and close, measured on track rows only
@@ -250,20 +287,18 @@ def main() -> None:
             "| start ms | close ms |"
         )
         print("|---|---|---|---|---|---|---|")
-        baseline: float | None = None
-        for tool in ["none", *(t for t in args.tools.split(",") if t != "none")]:
-            if not _available(tool):
-                print(f"| {tool} | not installed | | | | | |")
-                continue
-            row: Any = _measure(tool, args.steps, k, args.repeats)
+        tools = ["none", *(t for t in args.tools.split(",") if t != "none")]
+        missing = [tool for tool in tools if not _available(tool)]
+        rows = _measure([t for t in tools if t not in missing], args.steps, k, args.repeats)
+        baseline = rows["none"]["step_us"] if isinstance(rows.get("none"), dict) else None
+        for tool in tools:
+            row = rows.get(tool, "not installed")
             if isinstance(row, str):
                 print(f"| {tool} | {row} | | | | | |")
                 continue
-            if tool == "none":
-                baseline = row["step_us"]
-                print(f"| none | {baseline:.1f} | — | | | | |")
-                continue
-            overhead = f"{(row['step_us'] / baseline - 1) * 100:+.1f} %" if baseline else "?"
+            overhead = "—" if tool == "none" else "?"
+            if baseline and tool != "none":
+                overhead = f"{(row['step_us'] / baseline - 1) * 100:+.1f} %"
             costs = " | ".join(f"{row[key]:.0f}" if key in row else "" for key in COSTS)
             print(
                 f"| {tool} | {row['step_us']:.1f} | {overhead} | {row['call_median_us']:.2f} | "

@@ -130,8 +130,10 @@ class TrialLogger:
         self._append_metrics = self.pipeline.log_metrics
         self._create = create
         self._pending = create is not None
-        # One flag for the log_metrics fast path: muted, or the trial not created yet.
+        # Flags for the log_metrics paths: slow when muted or the trial is not created yet;
+        # fast (validated and buffered in one frame) when neither, nor a rank suffix to add.
         self._slow = muted or self._pending
+        self._fast = not (self._slow or rank_suffix)
         self._chronos: dict[str, Aggregator] = {}
         self._files: dict[str, Any] = {}
         self._signals: LogSignalHandler | None = None
@@ -166,6 +168,7 @@ class TrialLogger:
                     self.trial = self._create(self.trial)
                     self._pending = False
                     self._slow = self._muted
+                    self._fast = not (self._slow or self._rank_suffix)
 
     def _put(self, kind: int, *payload: Any) -> None:
         if self._pending:
@@ -201,6 +204,15 @@ class TrialLogger:
         ``/mean``, ``/min``, ``/max`` and ``/std`` over the ranks (see track.distributed).
         ``aggregator`` is the seed API's: every point is kept, so only None is accepted.
         """
+        if (
+            self._fast
+            and aggregator is None
+            and not reduce
+            and (step is None or type(step) is int)
+            and _PLAIN_NUMBERS.issuperset(map(type, metrics.values()))
+        ):  # the training loop's path: one frame here, one in the pipeline (see docs/design)
+            self._append_metrics(self.trial, step, metrics, _time())
+            return
         if aggregator is not None:
             refuse_aggregator(aggregator, "log_metrics")
         self._log_values(metrics, step, reduce)
@@ -211,7 +223,15 @@ class TrialLogger:
         The names are keys, not keyword arguments, so any name is a metric: ``step``,
         ``reduce`` and ``aggregator`` included (what a tracker's ``log({...})`` may hold).
         """
-        self._log_values(dict(metrics), step, reduce=False)
+        metrics = dict(metrics)
+        if (
+            self._fast
+            and (step is None or type(step) is int)
+            and _PLAIN_NUMBERS.issuperset(map(type, metrics.values()))
+        ):
+            self._append_metrics(self.trial, step, metrics, _time())
+            return
+        self._log_values(metrics, step, reduce=False)
 
     def _log_values(self, metrics: dict[str, Any], step: Any, reduce: bool) -> None:
         """Validate and buffer ``metrics`` (a dict the pipeline may keep: no one else's)."""
