@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from track.errors import UnusableStore
 from track.persistence.local import FileProtocol
 from track.persistence.protocol import TrialBatch
 from track.structure import Trial
@@ -209,6 +210,22 @@ def test_a_cut_short_last_line_is_ignored_and_its_batch_replays(
     assert [p[0] for p in doc["metrics"]["a"]] == list(range(10, 30))
 
 
+def test_a_damaged_line_inside_the_journal_is_named_not_skipped(path: Path) -> None:
+    """A whole line that is not a batch (not a kill's cut-short tail): reading refuses with
+    UnusableStore naming the journal, rather than a bare ValueError or silently skipping it."""
+    trial = new_trial(path)
+    uri = f"file://{path}"
+    finish(run(LOG_AND_EXIT, uri, trial.uid))
+    journal = Path(f"{path}.journal")
+    lines = journal.read_bytes().split(b"\n")
+    lines[1] = b"{not json" + lines[1][9:]
+    journal.write_bytes(b"\n".join(lines))
+
+    with pytest.raises(UnusableStore, match="not a track batch") as raised:
+        FileProtocol(uri).fetch_trials({"uid": trial.uid})
+    assert str(journal) in str(raised.value)
+
+
 BIG_APPEND = """
 import sys, time
 from track.persistence import get_protocol
@@ -257,6 +274,7 @@ def test_kill_9_during_a_big_append_leaves_the_batch_whole_or_absent(path: Path)
 WRITER = """
 import sys, time
 from pathlib import Path
+from track.errors import UnusableStore
 from track.persistence.local import FileProtocol
 from track.persistence.protocol import TrialBatch
 
@@ -283,6 +301,7 @@ store.close()
 COMPACTOR = """
 import sys, time
 from pathlib import Path
+from track.errors import UnusableStore
 from track.persistence.local import FileProtocol
 path, stop = sys.argv[1], Path(sys.argv[2])
 store = FileProtocol("file://" + path)
@@ -296,6 +315,7 @@ print(count)
 
 READER = """
 import json, sys, time
+from track.errors import UnusableStore
 from track.persistence.local import FileProtocol
 path, expected = sys.argv[1], json.loads(sys.argv[2])
 reader = FileProtocol("file://" + path)

@@ -233,9 +233,21 @@ class FileProtocol(DocumentStore):
             raise UnusableStore(f"{self.journal_path} is not a track journal: {error}") from None
 
     def _replay(self, line: bytes) -> None:
-        """Apply one journal line (a batch another process, or this one, committed)."""
-        record = json.loads(line)
-        uid, doc = record["trial"], record["batch"]
+        """Apply one journal line (a batch another process, or this one, committed).
+
+        Only the last line can be cut short by a kill (the caller skips it); a whole line that
+        is not a batch means the file was damaged or edited, and reading stops, naming it.
+        """
+        try:
+            record = json.loads(line)
+            uid, doc = record["trial"], record["batch"]
+            if not isinstance(doc, dict):
+                raise TypeError(f"its batch is a {type(doc).__name__}")
+        except (ValueError, KeyError, TypeError) as error:
+            raise UnusableStore(
+                f"{self.journal_path} holds a line that is not a track batch ({error}: "
+                f"{line[:80]!r}); the file was damaged or edited, so it is not read further"
+            ) from None
         state = self._state
         trial = state["trials"].get(uid)
         if trial is None:

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from track.persistence import get_protocol
-from track.persistence.protocol import Protocol, TrialBatch
+from track.persistence.protocol import Protocol, TrialBatch, WriteRefused
 from track.persistence.utils import URI
 from track.serialization import status_to_doc
 from track.structure import Project, Trial, TrialGroup
@@ -415,7 +415,7 @@ class _Copy:
                 return
             found = self.dst.fetch_trials({"uid": trial.uid}, with_metrics=False)
             if not found:
-                raise RuntimeError(f"DST refused trial {trial.uid} and does not hold it either")
+                raise WriteRefused(f"DST refused trial {trial.uid} and does not hold it either")
             there = found[0]
         diff = _trial_diff(
             trial,
