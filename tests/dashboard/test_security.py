@@ -366,3 +366,19 @@ def test_track_ui_never_shows_the_store_password(fresh_postgres) -> None:
     assert "postgres:***@" in title
     for text in (printed, title):
         assert "hunter2" not in text and "s3cr" not in text
+
+
+@pytest.mark.parametrize("path", ["/", "/api/info", "/static/plotly.min.js", "/no-such-page"])
+def test_every_response_forbids_framing_by_other_sites(path: str) -> None:
+    """Clickjacking: another site's page must not frame the dashboard, whatever it loads."""
+    response = dashboard().get(path)
+    assert response.headers["content-security-policy"] == "frame-ancestors 'none'"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_refused_host_is_answered_with_the_same_headers() -> None:
+    """The Host check answers before the routes; its answer must not be frameable either."""
+    response = dashboard().get("/", headers={"host": "evil.example"})
+    assert response.status_code == 400
+    assert response.headers["x-frame-options"] == "DENY"
