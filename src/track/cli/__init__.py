@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("track.cli.compare", "compare trials side by side: parameters, final/best metrics"),
     "export": ("track.cli.export", "export trials as a tidy table (csv, json or parquet)"),
     "ui": ("track.cli.ui", "serve the web dashboard"),
+    "import": ("track.cli.importing", "import runs from MLflow, TensorBoard or wandb"),
 }
 
 
