@@ -38,13 +38,14 @@ LAYERS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("persistence",), "the Protocol (the store interface) and the stores"),
     (("pipeline",), "the write pipeline: batches, retries, spill files"),
     (
-        ("forward", "server", "system", "reading", "writer"),
+        ("forward", "server", "system", "reading", "writer", "frames", "importing"),
         "built on stores: forwarders, the track server, system metrics, reading for people, "
-        "the writer process",
+        "the writer process, runs as DataFrames, importing from other trackers",
     ),
     (("logger",), "TrialLogger: one trial's log calls into the pipeline"),
     (("client",), "TrackClient: the public entry point"),
     (("backends", "tracker"), "the ezpz tracker front end and its backends"),
+    (("integrations",), "adapters for training frameworks (Lightning, Transformers, ...)"),
     (("dashboard",), "the web dashboard (reads through track.reading)"),
     (("cli",), "the track command"),
     (("track",), "the package: re-exports the public API"),

@@ -6,6 +6,7 @@ One small client API; storage chosen by URI (``file://``, ``sqlite://``, ``postg
 
 from track.client import TrackClient, TrialDoesNotExist
 from track.logger import TrialLogger
+from track.registry import lazy_aliases
 from track.structure import CustomStatus, Project, Status, Trial, TrialGroup
 
 __all__ = [
@@ -17,6 +18,11 @@ __all__ = [
     "TrialDoesNotExist",
     "TrialGroup",
     "TrialLogger",
+    "history",
+    "runs",
 ]
+
+#: runs as DataFrames (track.frames), imported on first use: ``import track`` loads no pandas
+__getattr__ = lazy_aliases(__name__, {"runs": "track.frames", "history": "track.frames"})
 
 __version__ = "0.1.0"

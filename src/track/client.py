@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from track.configuration import options
+from track.configuration import DEFAULT_URI, default_uri, options
 from track.distributed import RankPolicy
 from track.errors import NotFound
 from track.forward import Forwarder, parse_forward
@@ -37,8 +37,6 @@ __all__ = ["DEFAULT_URI", "OrionContext", "TrackClient", "TrialDoesNotExist", "p
 
 log = logging.getLogger("track.client")
 
-#: The embedded store used when no URI is given (nor ``TRACK_URI``, nor ``uri`` in track.config).
-DEFAULT_URI = "sqlite:///track.db"
 ORPHAN_PROJECT = "orphan"
 
 
@@ -199,7 +197,7 @@ class TrackClient:
         **pipeline: Any,
     ) -> None:
         if backend is None or backend == "none":
-            backend = options("uri", DEFAULT_URI)
+            backend = default_uri()
         self.ranks = RankPolicy.detect(ranks or options("ranks", "zero"))
         if self.ranks.muted:
             backend = "ephemeral:"  # a non-zero rank in the default mode does no I/O

@@ -14,9 +14,11 @@ from typing import Any
 
 from track.errors import ConfigurationError, NotFound
 
-__all__ = ["find_configuration", "options", "reset_configuration"]
+__all__ = ["DEFAULT_URI", "default_uri", "find_configuration", "options", "reset_configuration"]
 
 CONFIG_FILE = "track.config"
+#: The embedded store used when no URI is given (nor ``TRACK_URI``, nor ``uri`` in track.config).
+DEFAULT_URI = "sqlite:///track.db"
 
 _cache: dict[str, dict[str, Any]] = {}
 
@@ -71,3 +73,9 @@ def options(key: str, default: Any = _NO_DEFAULT) -> Any:
             return default
         value = value[part]
     return value
+
+
+def default_uri() -> str:
+    """The store URI when none is given: ``TRACK_URI`` (or track.config's ``uri``), else
+    :data:`DEFAULT_URI`; ``TrackClient()``, the read commands and ``track.runs()`` agree."""
+    return str(options("uri", DEFAULT_URI))

@@ -11,6 +11,7 @@ catch before it existed (``ValueError``, ``KeyError``, ``TypeError``, ``Connecti
     TrackError
     ├── ConfigurationError (ValueError)   a URI, option or name track cannot use
     │   ├── UnknownName                   no store/forwarder/backend registered under that name
+    │   ├── MissingExtra (ImportError)    an optional package a feature needs is not installed
     │   └── UnusableStore                 the URI names a foreign, damaged or too new store
     ├── NotFound (KeyError)               a trial, group, project, store or item that is not there
     ├── WriteRefused                      a store refuses a write for good (spilled, not retried)
@@ -25,9 +26,13 @@ The classes the other modules define sit under these (``track.client.TrialDoesNo
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
+
 __all__ = [
     "ConfigurationError",
     "InvalidValue",
+    "MissingExtra",
     "NotFound",
     "ServerError",
     "TrackError",
@@ -35,6 +40,7 @@ __all__ = [
     "UnknownName",
     "UnusableStore",
     "WriteRefused",
+    "import_extra",
 ]
 
 
@@ -53,6 +59,23 @@ class UnknownName(ConfigurationError):
 class UnusableStore(ConfigurationError):
     """The URI names something track cannot use as a store: a file track did not write, a
     damaged journal, or a database whose schema is newer than this track."""
+
+
+class MissingExtra(ConfigurationError, ImportError):
+    """An optional package a feature needs is not installed; the message names the extra."""
+
+
+def import_extra(module: str, extra: str, purpose: str) -> ModuleType:
+    """Import ``module``, which ``purpose`` needs, or raise :class:`MissingExtra` naming ``extra``.
+
+    Optional packages are imported when a feature is used, never by ``import track``.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise MissingExtra(
+            f"{purpose} needs {module.split('.')[0]} ({error}): pip install 'track[{extra}]'"
+        ) from None
 
 
 class NotFound(TrackError, KeyError):

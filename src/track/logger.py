@@ -373,6 +373,22 @@ class TrialLogger:
         self._ensure_created()
         return self.pipeline.flush(timeout)
 
+    def history(
+        self,
+        names: list[str] | None = None,
+        x: str = "step",
+        wide: bool = False,
+        backend: str = "pandas",
+    ) -> Any:
+        """This trial's metric points as a DataFrame, everything logged so far included.
+
+        Flushes first, then reads the store (see :func:`track.frames.history`; extra ``[data]``).
+        """
+        self.flush()
+        from track.frames import history  # pandas and the readers only when asked for
+
+        return history(self.trial, names, x=x, wide=wide, store=self.protocol, backend=backend)
+
     # ---- output and files ---------------------------------------------------------------
 
     def capture_output(self, output_size: int = 50) -> None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from track.client import DEFAULT_URI
-from track.configuration import options
+from track.configuration import DEFAULT_URI, default_uri
 
 __all__ = ["add_store_argument", "default_store"]
 
@@ -17,4 +16,4 @@ def add_store_argument(parser: argparse.ArgumentParser) -> None:
 
 def default_store() -> str:
     """The URI ``TrackClient`` would use: ``TRACK_URI`` (or track.config), else ``DEFAULT_URI``."""
-    return str(options("uri", DEFAULT_URI))
+    return default_uri()

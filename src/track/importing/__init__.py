@@ -6,6 +6,7 @@ used; :mod:`track.importing.core` writes the runs (see there for identity and re
 
 from __future__ import annotations
 
-from track.importing.core import ImportReport, MissingExtra, SourceError, SourceRun, import_runs
+from track.errors import MissingExtra
+from track.importing.core import ImportReport, SourceError, SourceRun, import_runs
 
 __all__ = ["ImportReport", "MissingExtra", "SourceError", "SourceRun", "import_runs"]

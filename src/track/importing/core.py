@@ -17,11 +17,9 @@ included.
 
 from __future__ import annotations
 
-import importlib
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from types import ModuleType
 from typing import Any
 
 from track.errors import ConfigurationError
@@ -34,11 +32,9 @@ from track.versioning import compute_hash
 __all__ = [
     "BATCH_POINTS",
     "ImportReport",
-    "MissingExtra",
     "SourceError",
     "SourceRun",
     "import_runs",
-    "need",
 ]
 
 #: most metric points per batch (one transaction, one server request)
@@ -47,22 +43,8 @@ BATCH_POINTS = 50_000
 IMPORTED_FROM = "imported_from"
 
 
-class MissingExtra(ConfigurationError):
-    """The package that reads a tracker's format is not installed; the message names the extra."""
-
-
 class SourceError(ConfigurationError):
     """The other tracker's reader refused the location given (not its format, unreadable...)."""
-
-
-def need(module: str, extra: str, what: str) -> ModuleType:
-    """Import ``module`` (the reader of ``what``), or raise :class:`MissingExtra` naming ``extra``."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as error:
-        raise MissingExtra(
-            f"importing {what} needs {module.split('.')[0]} ({error}): pip install 'track[{extra}]'"
-        ) from None
 
 
 @dataclass

@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from track.errors import NotFound
-from track.importing.core import SourceError, SourceRun, need
+from track.errors import NotFound, import_extra
+from track.importing.core import SourceError, SourceRun
 from track.persistence.protocol import Point
 from track.structure import AnyStatus, Status
 
@@ -41,7 +41,7 @@ def read_runs(tracking_uri: str, experiment: str | None = None) -> Iterator[Sour
 
     A missing package or experiment raises here, before any run is read.
     """
-    need("mlflow", EXTRA, "MLflow runs")
+    import_extra("mlflow", EXTRA, "importing MLflow runs")
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 

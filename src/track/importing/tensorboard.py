@@ -23,8 +23,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from track.errors import NotFound
-from track.importing.core import SourceRun, need
+from track.errors import NotFound, import_extra
+from track.importing.core import SourceRun
 from track.persistence.protocol import Point
 from track.structure import Status
 
@@ -37,7 +37,7 @@ HPARAMS = "hparams"
 
 def read_runs(logdir: str) -> Iterator[SourceRun]:
     """Every run under ``logdir``, lazily (one run's points in memory at a time)."""
-    need("tensorboard", EXTRA, "TensorBoard logs")
+    import_extra("tensorboard", EXTRA, "importing TensorBoard logs")
     root = Path(logdir).resolve()
     if not root.is_dir():
         raise NotFound(f"no TensorBoard log folder at {logdir}")

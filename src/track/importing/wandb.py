@@ -25,8 +25,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from track.errors import NotFound
-from track.importing.core import SourceError, SourceRun, need
+from track.errors import NotFound, import_extra
+from track.importing.core import SourceError, SourceRun
 from track.persistence.protocol import Point
 from track.structure import Status
 
@@ -42,7 +42,7 @@ _INTERNAL = {"_step", "_timestamp", "_runtime"}
 
 def read_runs(location: str) -> Iterator[SourceRun]:
     """The run of an offline run folder (or a ``.wandb`` file), or of every one under a folder."""
-    need("wandb.proto.wandb_internal_pb2", EXTRA, "wandb runs")
+    import_extra("wandb.proto.wandb_internal_pb2", EXTRA, "importing wandb runs")
     path = Path(location)
     if path.is_file():
         files = [path]

@@ -34,11 +34,13 @@ from track.liveness import effective_status_doc
 from track.persistence.protocol import (
     GROUP_UPDATE_METHODS,
     TRIAL_UPDATE_METHODS,
+    MetricSummary,
     Protocol,
     TrialBatch,
     TrialNotFound,
     check_update_method,
     record_applied,
+    summarize_points,
 )
 from track.query import matches, parse
 from track.serialization import (
@@ -377,6 +379,22 @@ class DocumentStore(Protocol):
             for trial in trials:
                 trial.metrics = {k: v[-1:] for k, v in trial.metrics.items()}
         return trials
+
+    def fetch_summaries(
+        self, query: dict[str, Any] | None
+    ) -> list[tuple[Trial, dict[str, MetricSummary]]]:
+        """Matching trials (last points only) and their metrics' ``{name: [count, min, max]}``.
+
+        Summarized from the documents in place: no series is copied.
+        """
+        found = []
+        with self._transaction(write=False) as state:
+            for doc in self._matching_trials(state, query):
+                series = doc.get("metrics") or {}
+                summaries = {name: summarize_points(points) for name, points in series.items()}
+                last = {name: points[-1:] for name, points in series.items()}
+                found.append((trial_from_doc({**doc, "metrics": last}), summaries))
+        return found
 
     def fetch_groups(self, query: dict[str, Any] | None) -> list[TrialGroup]:
         """Groups matching ``query``."""

@@ -10,8 +10,8 @@ per-call methods of the seed API and inherit a ``log_trial_batch`` that loops ov
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import InitVar, dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import InitVar, dataclass, field, replace
 from typing import Any
 
 from track.aggregators.aggregator import Aggregator, StatAggregator
@@ -28,6 +28,7 @@ from track.structure import AnyStatus, Project, Status, Trial, TrialGroup
 __all__ = [
     "GROUP_UPDATE_METHODS",
     "TRIAL_UPDATE_METHODS",
+    "MetricSummary",
     "Protocol",
     "TrialBatch",
     "TrialNotFound",
@@ -85,6 +86,20 @@ def record_applied(ranges: list[list[int]], seq: int) -> bool:
 
 #: One metric point of a series: ``(step, value, time)``.
 Point = tuple[Any, float, float]
+#: One metric of one trial, summarized by :meth:`Protocol.fetch_summaries`:
+#: ``[count, min, max]``, NaN points counted but left out of min and max (None when none is left).
+MetricSummary = list[Any]
+
+
+def value_range(points: Sequence[Sequence[Any]]) -> tuple[Any, Any]:
+    """The min and max value of ``(step, value, time)`` points, NaN left out (None: no value)."""
+    values = [p[1] for p in points if p[1] == p[1]]  # NaN is the one value unequal to itself
+    return min(values, default=None), max(values, default=None)
+
+
+def summarize_points(points: list[list[Any]]) -> MetricSummary:
+    """A series' :data:`MetricSummary`: ``[count, min, max]`` of its ``[step, value, time]`` points."""
+    return [len(points), *value_range(points)]
 
 
 @dataclass
@@ -469,6 +484,25 @@ class Protocol:
             return {}
         metrics = found[0].metrics
         return {k: v for k, v in metrics.items() if names is None or k in names}
+
+    def fetch_summaries(
+        self, query: dict[str, Any] | None
+    ) -> list[tuple[Trial, dict[str, MetricSummary]]]:
+        """Matching trials, each with its metrics summarized: ``(trial, {name: [count, min, max]})``.
+
+        Each trial is what ``fetch_trials(query, with_metrics=False)`` gives (each metric
+        holds its last point): what a table of trials needs, read at once without loading
+        series. This default loads them through :meth:`fetch_trials`; SQL stores read the
+        summaries they keep per series, in the same transaction as the trials.
+        """
+        found = []
+        for trial in self.fetch_trials(query):  # copied: a store may hand out its own objects
+            series = trial.metrics
+            last = replace(trial, metrics={name: points[-1:] for name, points in series.items()})
+            found.append(
+                (last, {name: summarize_points(points) for name, points in series.items()})
+            )
+        return found
 
     def fetch_groups(self, query: dict[str, Any] | None) -> list[TrialGroup]:
         """Groups matching a query."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from track.persistence.protocol import Protocol, TrialBatch
+from track.persistence.protocol import MetricSummary, Protocol, TrialBatch
 from track.structure import Project, Trial, TrialGroup
 
 __all__ = ["BATCHED", "WrappingProtocol"]
@@ -144,6 +144,12 @@ class WrappingProtocol(Protocol):
     ) -> dict[str, list[list[Any]]]:
         """Read from the wrapped store."""
         return self.inner.get_trial_metrics(trial, names)
+
+    def fetch_summaries(
+        self, query: dict[str, Any] | None
+    ) -> list[tuple[Trial, dict[str, MetricSummary]]]:
+        """Read from the wrapped store."""
+        return self.inner.fetch_summaries(query)
 
     def fetch_groups(self, query: dict[str, Any] | None) -> list[TrialGroup]:
         """Read from the wrapped store."""

@@ -30,7 +30,13 @@ from typing import Any, cast
 
 from track.configuration import options
 from track.errors import ConfigurationError, InvalidValue, NotFound, ServerError
-from track.persistence.protocol import Protocol, TrialBatch, TrialNotFound, WriteRefused
+from track.persistence.protocol import (
+    MetricSummary,
+    Protocol,
+    TrialBatch,
+    TrialNotFound,
+    WriteRefused,
+)
 from track.persistence.utils import URI, parse_uri
 from track.pipeline import append_spill
 from track.retry import retry
@@ -445,6 +451,13 @@ class SocketClient(Protocol):
     def fetch_trials(self, query: dict[str, Any] | None, with_metrics: bool = True) -> list[Trial]:
         """Trials matching a query."""
         return cast("list[Trial]", self._call("fetch_trials", query, with_metrics))
+
+    def fetch_summaries(
+        self, query: dict[str, Any] | None
+    ) -> list[tuple[Trial, dict[str, MetricSummary]]]:
+        """Matching trials (last points only) and their metrics' ``{name: [count, min, max]}``."""
+        found = cast("list[list[Any]]", self._call("fetch_summaries", query))
+        return [(trial, summaries) for trial, summaries in found]
 
     def fetch_groups(self, query: dict[str, Any] | None) -> list[TrialGroup]:
         """Groups matching a query."""

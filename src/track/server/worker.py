@@ -29,6 +29,7 @@ READS = frozenset(
         "get_trial",
         "get_trial_metrics",
         "fetch_trials",
+        "fetch_summaries",
         "fetch_groups",
         "fetch_projects",
     }

@@ -19,3 +19,7 @@ CREATE TABLE requests (id TEXT PRIMARY KEY, kind TEXT NOT NULL, uid TEXT);
 -- migration 3
 ALTER TABLE projects ADD COLUMN tags JSONB;
 ALTER TABLE trial_group ADD COLUMN tags JSONB;
+-- migration 4
+ALTER TABLE series ADD COLUMN min_value DOUBLE PRECISION;
+ALTER TABLE series ADD COLUMN max_value DOUBLE PRECISION;
+UPDATE series SET min_value = (SELECT MIN(NULLIF(value, 'NaN')) FROM points WHERE points.series_id = series.id), max_value = (SELECT MAX(NULLIF(value, 'NaN')) FROM points WHERE points.series_id = series.id);

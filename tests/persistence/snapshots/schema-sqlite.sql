@@ -19,3 +19,7 @@ CREATE TABLE requests (id TEXT PRIMARY KEY, kind TEXT NOT NULL, uid TEXT) WITHOU
 -- migration 3
 ALTER TABLE projects ADD COLUMN tags TEXT;
 ALTER TABLE trial_group ADD COLUMN tags TEXT;
+-- migration 4
+ALTER TABLE series ADD COLUMN min_value ;
+ALTER TABLE series ADD COLUMN max_value ;
+UPDATE series SET min_value = (SELECT MIN(value) FROM points WHERE points.series_id = series.id), max_value = (SELECT MAX(value) FROM points WHERE points.series_id = series.id);

@@ -26,10 +26,12 @@ from track.persistence.existing import require_schema, require_sqlite_file
 from track.persistence.protocol import (
     GROUP_UPDATE_METHODS,
     TRIAL_UPDATE_METHODS,
+    MetricSummary,
     Protocol,
     TrialBatch,
     TrialNotFound,
     check_update_method,
+    value_range,
 )
 from track.persistence.sql.compile import (
     GROUP_FIELDS,
@@ -255,11 +257,16 @@ class SQLProtocol(Protocol):
                 count = 0
             rows.extend(dialect.point_rows(sid, count, points))
             step, value, when = points[-1]
-            updates.append((count + len(points), *dialect.step_params(step), value, when, sid))
+            low, high = value_range(points)
+            row = (count + len(points), *dialect.step_params(step), value, when)
+            updates.append((*row, low, low, high, high, sid))
         dialect.insert_points(cur.raw, rows)
         last = ", ".join(f"last_{c} = ?" for c in dialect.step_columns)
         cur.many(
-            f"UPDATE series SET count = ?, {last}, last_value = ?, last_time = ? WHERE id = ?",
+            f"UPDATE series SET count = ?, {last}, last_value = ?, last_time = ?,"
+            " min_value = CASE WHEN min_value IS NULL OR ? < min_value THEN ? ELSE min_value END,"
+            " max_value = CASE WHEN max_value IS NULL OR ? > max_value THEN ? ELSE max_value END"
+            " WHERE id = ?",
             updates,
         )
 
@@ -466,7 +473,12 @@ class SQLProtocol(Protocol):
         return self._trials(parse(query), with_metrics)
 
     def _trials(
-        self, conditions: Any, with_metrics: bool, lock: str = "", limit: str = ""
+        self,
+        conditions: Any,
+        with_metrics: bool,
+        lock: str = "",
+        limit: str = "",
+        summaries: dict[str, dict[str, MetricSummary]] | None = None,
     ) -> list[Trial]:
         where, params = compile_where(self.dialect, TRIAL_FIELDS, conditions, time.time())
         chosen = f"SELECT t.id FROM trials t WHERE {where}"
@@ -482,9 +494,17 @@ class SQLProtocol(Protocol):
                 ids: tuple[str, list[Any]] = ("?", [rows[0][0]])
             else:
                 ids = (chosen, list(params))
-            return build_trials(self.dialect, cur, rows, ids, with_metrics)
+            return build_trials(self.dialect, cur, rows, ids, with_metrics, summaries)
 
         return self._run(read, write=bool(lock))
+
+    def fetch_summaries(
+        self, query: dict[str, Any] | None
+    ) -> list[tuple[Trial, dict[str, MetricSummary]]]:
+        """Matching trials (last points only) and the count, min and max each series keeps."""
+        summaries: dict[str, dict[str, MetricSummary]] = {}
+        trials = self._trials(parse(query), with_metrics=False, summaries=summaries)
+        return [(trial, summaries.get(trial.uid, {})) for trial in trials]
 
     def get_trial_metrics(
         self, trial: Trial, names: list[str] | None = None

@@ -118,6 +118,8 @@ class Dialect:
     skip_locked = ""
     text_order = ""
     json_param = "?"
+    #: a point's value as MIN and MAX should see it (SQLite keeps NaN as NULL, which they skip)
+    ordered_value = "value"
 
     def __init__(self, uri: URI) -> None:
         self.uri = uri
@@ -296,6 +298,8 @@ class PostgresDialect(Dialect):
     skip_locked = " FOR UPDATE SKIP LOCKED"
     text_order = ' COLLATE "C"'
     json_param = "CAST(? AS JSONB)"
+    #: NaN is the largest float8 to MIN and MAX: read as NULL, which they skip
+    ordered_value = "NULLIF(value, 'NaN')"
     default_port = 5432
     #: the ``psycopg.IsolationLevel`` member name; None keeps the server's default
     isolation: str | None = None

@@ -13,7 +13,7 @@ Tables (``{...}`` are the dialect's types)::
     trials(id, uid, hash, revision, name, description, version, project_id, group_id,
            status_name, status_value, stale_after, parameters, metadata, tags, chronos, errors)
     membership(trial_id, group_uid)             -- every group a trial belongs to
-    series(id, trial_id, name, count, last_step..., last_value, last_time)
+    series(id, trial_id, name, count, last_step..., last_value, last_time, min_value, max_value)
     points(series_id, seq, step..., value, time)   -- one row per metric point
     applied(writer, first_seq, last_seq)        -- exactly-once batches: ranges of applied seqs
     requests(id, kind, uid)                     -- exactly-once reservations (fetch_and_update_once)
@@ -77,6 +77,15 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE projects ADD COLUMN tags {json}",
         "ALTER TABLE trial_group ADD COLUMN tags {json}",
     ],
+    # 4: each series' min and max (NaN left out), kept on write so that a table of trials
+    #    (track.frames.runs) never aggregates the points table
+    [
+        "ALTER TABLE series ADD COLUMN min_value {real_or_any}",
+        "ALTER TABLE series ADD COLUMN max_value {real_or_any}",
+        "UPDATE series SET min_value = (SELECT MIN({ordered_value}) FROM points"
+        " WHERE points.series_id = series.id), max_value = (SELECT MAX({ordered_value})"
+        " FROM points WHERE points.series_id = series.id)",
+    ],
 ]
 
 #: The schema version this code writes.
@@ -94,6 +103,7 @@ def migration_statements(dialect: Dialect, version: int) -> list[str]:
         "last_step": dialect.last_step_ddl,
         "value": dialect.value_ddl,
         "real_or_any": "" if dialect.name == "sqlite" else dialect.real,
+        "ordered_value": dialect.ordered_value,
         "suffix": dialect.table_suffix,
     }
     return [statement.format(**types) for statement in MIGRATIONS[version - 1]]
