@@ -335,13 +335,20 @@ class TrialLogger:
         exc_type: type[BaseException] | None = None,
         exc_val: BaseException | None = None,
         exc_tb: TracebackType | None = None,
+        *,
+        status: AnyStatus | None = None,
+        error: str | None = None,
     ) -> None:
-        """End the trial: Completed, Interrupted (signal, Ctrl-C) or Exception, then flush."""
+        """End the trial: Completed, Interrupted (signal, Ctrl-C) or Exception, then flush.
+
+        ``status`` (and ``error``) set the final status instead, for a caller that knows the
+        outcome as a state rather than an exception (a framework's "pruned", "failed").
+        """
         self._ensure_created()
-        status = finish_status(exc_type)
-        error = None
-        if status is Status.Exception:
-            error = "".join(traceback.format_exception(exc_type, exc_val, exc_tb))
+        if status is None:
+            status = finish_status(exc_type)
+            if status is Status.Exception:
+                error = "".join(traceback.format_exception(exc_type, exc_val, exc_tb))
         if self._started_at is not None:
             self._put(CHRONOS, {"runtime": _Runtime(time.perf_counter() - self._started_at)})
         self._started_at = None
