@@ -129,11 +129,10 @@ class TrackLogger(Logger):
             }
         )
 
-    @rank_zero_only
     def save(self) -> None:
-        """Make everything logged so far durable in the store."""
-        if self._trial is not None:
-            self._trial.flush()
+        """Nothing to do: Lightning calls this after every ``log_metrics``, and waiting for the
+        store there would cost each logging step a commit; the write pipeline stores the
+        points within ``flush_interval`` and :meth:`finalize` waits for all of them."""
 
     @rank_zero_only
     def finalize(self, status: str) -> None:
