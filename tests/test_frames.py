@@ -226,3 +226,32 @@ def test_the_example_of_docs_data_md_runs(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("mlp") == 2 and "Completed" in done.stdout
+
+
+def test_a_trial_shows_as_an_html_table_and_plots_its_curves(tmp_path: Path) -> None:
+    """Jupyter: a client's trial renders as a table (values escaped), and plot() gives a plotly
+    figure with one line per metric holding the logged points, no server involved."""
+    require("plotly")
+    uri = f"sqlite:///{tmp_path / 'nb.db'}"
+    client = TrackClient(uri)
+    client.set_project(name="nb")
+    trial = client.new_trial(name="<b>mlp</b>", parameters={"lr": 0.1, "optim": {"name": "sgd"}})
+    try:
+        for step in range(3):
+            trial.log_metric_dict({"loss": 1.0 / (step + 1), "acc": step / 4}, step)
+        shown = trial._repr_html_()
+        assert "&lt;b&gt;mlp&lt;/b&gt;" in shown and "<b>mlp" not in shown
+        assert trial.uid in shown and "parameters.lr" in shown
+        assert "{&quot;name&quot;: &quot;sgd&quot;}" in shown
+        assert "metrics.loss" in shown and "0.3333333333333333 at step 2" in shown
+        figure = trial.plot()
+        lines = {line.name: (list(line.x), list(line.y)) for line in figure.data}
+        assert lines == {
+            "loss": ([0, 1, 2], [1.0, 0.5, 1.0 / 3]),
+            "acc": ([0, 1, 2], [0.0, 0.25, 0.5]),
+        }
+        only = trial.plot(names=["acc"], x="time")
+        assert [line.name for line in only.data] == ["acc"]
+        assert all(when.tzinfo is not None for when in only.data[0].x)
+    finally:
+        client.close()

@@ -43,7 +43,7 @@ from track.reading import duration, find_trial, open_store, parse_where, status_
 from track.structure import Trial
 from track.utils.memory import gc_paused
 
-__all__ = ["BACKENDS", "MissingExtra", "history", "runs"]
+__all__ = ["BACKENDS", "MissingExtra", "history", "plot", "runs"]
 
 #: the DataFrame libraries :func:`runs` and :func:`history` can build, by ``backend`` name
 BACKENDS = ("pandas", "polars")
@@ -231,6 +231,36 @@ def _series(
     finally:
         if opened:
             protocol.close()
+
+
+def plot(
+    trial: Trial | str,
+    names: list[str] | None = None,
+    x: str = "step",
+    store: str | Protocol | None = None,
+) -> Any:
+    """One trial's curves as a plotly figure, one line per metric: for a notebook, no server.
+
+    ``trial``, ``names`` and ``store`` are those of :func:`history`; ``x`` is ``"step"``
+    (points without a step are left out) or ``"time"`` (UTC). Needs plotly (extra ``[ui]``).
+    """
+    if x not in HISTORY_AXES:
+        raise InvalidValue(f"x must be one of {', '.join(HISTORY_AXES)}, not {x!r}")
+    graph_objects = import_extra("plotly.graph_objects", "ui", "plotting a trial")
+    figure = graph_objects.Figure()
+    for name, points in _series(trial, names, store).items():
+        if x == "step":
+            shown = [(p[0], p[1]) for p in points if p[0] is not None]
+        else:
+            shown = [(_timestamp(p[2]), p[1]) for p in points]
+        figure.add_trace(
+            graph_objects.Scatter(
+                x=[p[0] for p in shown], y=[p[1] for p in shown], mode="lines", name=name
+            )
+        )
+    title = trial if isinstance(trial, str) else (trial.name or trial.uid)
+    figure.update_layout(title=title, xaxis_title=x, yaxis_title="value")
+    return figure
 
 
 def _frame(library: ModuleType, columns: dict[str, list[Any]]) -> Any:

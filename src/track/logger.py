@@ -396,6 +396,19 @@ class TrialLogger:
 
         return history(self.trial, names, x=x, wide=wide, store=self.protocol, backend=backend)
 
+    def plot(self, names: list[str] | None = None, x: str = "step") -> Any:
+        """This trial's curves as a plotly figure (see :func:`track.frames.plot`; extra ``[ui]``)."""
+        self.flush()
+        from track.frames import plot  # plotly only when asked for
+
+        return plot(self.trial, names, x=x, store=self.protocol)
+
+    def _repr_html_(self) -> str:
+        """The stored trial as Jupyter shows it (see ``Trial._repr_html_``), after a flush."""
+        self.flush(self.pipeline.options.exit_timeout)
+        stored = self.protocol.fetch_trials({"uid": self.trial.uid}, with_metrics=False)
+        return (stored[0] if stored else self.trial)._repr_html_()
+
     # ---- output and files ---------------------------------------------------------------
 
     def capture_output(self, output_size: int = 50) -> None:

@@ -8,6 +8,8 @@ a project's uid is its name, a group's uid hashes (name, project), and a trial's
 from __future__ import annotations
 
 import enum
+import html
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -255,6 +257,35 @@ class Trial:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Trial) and other.uid == self.uid
+
+    def _repr_html_(self) -> str:
+        """The trial as an HTML table, as Jupyter shows it: identity, status, parameters, tags
+        and each metric's last value (with its step and number of points held)."""
+        rows: list[tuple[str, Any]] = [
+            ("uid", self.uid),
+            ("name", self.name),
+            ("status", self.status.name if self.status is not None else None),
+            ("project", self.project_id),
+            ("group", self.group_id),
+        ]
+        rows += [(f"parameters.{key}", value) for key, value in sorted(self.parameters.items())]
+        rows += [(f"tags.{key}", value) for key, value in sorted(self.tags.items())]
+        for name, points in sorted(self.metrics.items()):
+            if points:
+                step, value = points[-1][0], points[-1][1]
+                rows.append((f"metrics.{name}", f"{value!r} at step {step!r} (last point)"))
+        cells = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(key)}</th>"
+            f"<td style='text-align:left'>{html.escape(_shown(value))}</td></tr>"
+            for key, value in rows
+            if value is not None
+        )
+        return f"<table class='track-trial'>{cells}</table>"
+
+
+def _shown(value: Any) -> str:
+    """A value as one line of text: strings as they are, anything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
 @dataclass
