@@ -18,13 +18,13 @@ included.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from track.errors import ConfigurationError
 from track.persistence.protocol import Point, Protocol, TrialBatch
-from track.persistence.transfer import missing_points, same
+from track.persistence.transfer import missing_points, same, split_series
 from track.serialization import jsonable_dict, status_to_doc
 from track.structure import AnyStatus, Project, Trial, TrialGroup
 from track.versioning import compute_hash
@@ -212,7 +212,7 @@ class _Writer:
         status: AnyStatus | None = None,
     ) -> None:
         """Write ``series`` in batches; the last one also carries tags, metadata and status."""
-        batches = list(_split(series, self.batch_points)) or [{}]
+        batches = list(split_series(series, self.batch_points)) or [{}]
         for i, chunk in enumerate(batches):
             self.seq += 1
             batch = TrialBatch(writer=self.writer, seq=self.seq, series=chunk)
@@ -226,21 +226,3 @@ class _Writer:
 
 def _changed(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in new.items() if k not in old or not same(v, old[k])}
-
-
-def _split(series: dict[str, list[Point]], size: int) -> Iterator[dict[str, list[Point]]]:
-    """The series cut into dicts of at most ``size`` points, each series' order kept."""
-    batch: dict[str, list[Point]] = {}
-    room = size
-    for name, points in series.items():
-        start = 0
-        while start < len(points):
-            taken = points[start : start + room]
-            batch.setdefault(name, []).extend(taken)
-            start += len(taken)
-            room -= len(taken)
-            if room == 0:
-                yield batch
-                batch, room = {}, size
-    if batch:
-        yield batch

@@ -44,7 +44,7 @@ from track.persistence.utils import URI
 from track.serialization import status_to_doc
 from track.structure import Project, Trial, TrialGroup
 
-__all__ = ["CopyReport", "copy_store"]
+__all__ = ["CopyReport", "copy_store", "missing_points", "same", "split_series"]
 
 log = logging.getLogger(__name__)
 
@@ -456,7 +456,7 @@ class _Copy:
         Points go in batches of at most ``batch_points``; the last batch also carries the
         rest, so a status change lands after the points it summarizes.
         """
-        batches = list(_split(diff.series, self.batch_points)) or [{}]
+        batches = list(split_series(diff.series, self.batch_points)) or [{}]
         for i, series in enumerate(batches):
             self.seq += 1
             batch = TrialBatch(writer=self.writer, seq=self.seq, series=series)
@@ -474,7 +474,7 @@ def _as_points(metrics: dict[str, list[Any]]) -> dict[str, list[tuple[Any, Any, 
     return {name: [tuple(p) for p in points] for name, points in metrics.items() if points}
 
 
-def _split(
+def split_series(
     series: dict[str, list[tuple[Any, Any, Any]]], size: int
 ) -> Iterator[dict[str, list[tuple[Any, Any, Any]]]]:
     """The series cut into dicts of at most ``size`` points, each series' order kept."""
