@@ -374,11 +374,33 @@ class TrialLogger:
         exc_tb: TracebackType | None,
     ) -> None:
         self.finish(exc_type, exc_val, exc_tb)
+        from track.reading import print_stored_summary, summary_wanted  # on a terminal only
+
+        if not self._muted and summary_wanted(sys.stderr):
+            print_stored_summary(self.protocol, self.trial, sys.stderr)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything logged so far is in the store (False if ``timeout`` ran out)."""
         self._ensure_created()
         return self.pipeline.flush(timeout)
+
+    def rename(self, name: str) -> None:
+        """Show the trial as ``name`` (a display name: its uid and hash stay; "" removes it)."""
+        self.flush()
+        if not self._muted:
+            self.protocol.set_trial_display(self.uid, name=name)
+
+    def note(self, text: str) -> None:
+        """Set the trial's free-text note ("" removes it)."""
+        self.flush()
+        if not self._muted:
+            self.protocol.set_trial_display(self.uid, note=text)
+
+    def remove_tags(self, *names: str) -> None:
+        """Remove tags of the trial (names it does not have are ignored)."""
+        self.flush()
+        if not self._muted:
+            self.protocol.remove_trial_tags(self.uid, list(names))
 
     def history(
         self,

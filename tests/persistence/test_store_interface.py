@@ -226,6 +226,11 @@ CALLS: dict[str, Callable[[Protocol, World], Any]] = {
     "fetch_and_update_once": lambda s, w: s.fetch_and_update_once(
         "request-1", "trial", {"name": "t"}, "add_trial_tags", (), {"once": 1}
     ),
+    "set_trial_display": lambda s, w: s.set_trial_display(w.trial.uid, name="n", note="x"),
+    "remove_trial_tags": lambda s, w: s.remove_trial_tags(w.trial.uid, ["tag"]),
+    "delete_trials": lambda s, w: s.delete_trials([Trial(name="t2", parameters={"a": 2}).uid]),
+    "delete_group": lambda s, w: s.delete_group(TrialGroup(name="g2", project_id="p").uid),
+    "delete_project": lambda s, w: s.delete_project(Project(name="p2").uid),
     "defer_commits": lambda s, w: s.defer_commits(),
     "commit": lambda s, w: s.commit(),
     "close": lambda s, w: s.close(),

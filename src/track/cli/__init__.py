@@ -29,6 +29,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("track.cli.export", "export trials as a tidy table (csv, json or parquet)"),
     "ui": ("track.cli.ui", "serve the web dashboard"),
     "import": ("track.cli.importing", "import runs from MLflow, TensorBoard or wandb"),
+    "rm": ("track.cli.edit", "delete trials with their points (asks first; --yes when piped)"),
+    "rename": ("track.cli.edit", "set a trial's display name (its uid stays)"),
+    "tag": ("track.cli.edit", "add (+label, key=value) and remove (-label) a trial's tags"),
+    "note": ("track.cli.edit", "set a trial's free-text note"),
 }
 
 

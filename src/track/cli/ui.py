@@ -2,6 +2,8 @@
 
 On a loopback address the dashboard is open to this machine. Beyond loopback it needs users
 (``--users``, the same file as ``track serve``) and then a login, or an explicit ``--no-auth``.
+Editing trials from the page (rename, note, tags, delete) is allowed on a loopback address,
+and beyond it only with ``--allow-edit``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from track.dashboard.auth import (
     WILDCARDS,
     allowed_hosts,
     check_exposure,
+    is_loopback,
     parse_duration,
 )
 from track.persistence.utils import redact
@@ -49,6 +52,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="12h",
         help="how long a login lasts, e.g. 90s, 30m, 12h (default), 2d",
     )
+    parser.add_argument(
+        "--allow-edit",
+        action="store_true",
+        help="allow renaming, notes, tags and deleting trials from the page beyond loopback "
+        "(on a loopback address editing is always allowed)",
+    )
     parser.add_argument("--tls-cert", help="certificate chain (PEM): serve over HTTPS")
     parser.add_argument("--tls-key", help="private key (PEM) of --tls-cert")
 
@@ -80,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         users=users,
         session_lifetime=lifetime,
         no_auth=args.no_auth,
+        edit=args.allow_edit or is_loopback(args.host),
     )
     config = uvicorn.Config(
         app,
@@ -88,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         log_level="warning",
         ssl_certfile=args.tls_cert,
         ssl_keyfile=args.tls_key,
-        timeout_graceful_shutdown=2,  # read-only: nothing to finish; a silent TLS peer must not hold the exit
+        timeout_graceful_shutdown=2,  # edits are one transaction each; a silent TLS peer must not hold the exit
     )
     server = uvicorn.Server(config)
     scheme = "https" if args.tls_cert else "http"
@@ -100,6 +110,11 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.no_auth:
         print("track ui: --no-auth: anyone who can reach this port can read the store", flush=True)
+    if args.allow_edit and not is_loopback(args.host):
+        print(
+            "track ui: --allow-edit: whoever may read the store here may also edit and delete trials",
+            flush=True,
+        )
     if args.host in WILDCARDS:
         print(
             f"track ui: answering only Host names {', '.join(hosts)}; "

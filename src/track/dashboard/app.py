@@ -36,7 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from track.dashboard.auth import DEFAULT_SESSION_LIFETIME, LoginThrottle, Sessions, allowed_hosts
 from track.dashboard.downsample import downsample_indices, finite_points
 from track.dashboard.table import FIXED_COLUMNS, json_safe, trials_page
-from track.errors import NotFound
+from track.errors import InvalidValue, NotFound
 from track.persistence.protocol import Protocol
 from track.persistence.utils import redact
 from track.query import QueryError
@@ -55,6 +55,8 @@ MAX_PAGE = 100_000
 COOKIE = "track_session"
 #: the largest login request body read, in bytes
 MAX_LOGIN_BODY = 4096
+#: the largest edit request body read, in bytes
+MAX_EDIT_BODY = 65536
 #: scrypt checks running at once (each may take 128 MiB at N=2**17)
 SCRYPT_SLOTS = 2
 #: the banner every page shows when the dashboard was told ``--no-auth``
@@ -156,6 +158,42 @@ async def _small_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+async def _edit_fields(request: Request, allowed: bool) -> dict[str, Any]:
+    """The JSON object of a write request, once the request is known to come from this page.
+
+    Writes are refused unless the dashboard allows editing (bound to loopback, or
+    ``--allow-edit``). Against cross-site request forgery a write must be same-origin (an
+    ``Origin`` naming another host, or ``Sec-Fetch-Site`` other than ``same-origin``, is
+    refused) and sent as ``application/json``: an HTML form of another site cannot send that
+    type, and another site's script can only after a CORS preflight, which this app never
+    grants. With users, the session cookie is ``SameSite=Strict`` as well.
+    """
+    if not allowed:
+        raise HTTPException(
+            403, "editing is off: start track ui on a loopback address or with --allow-edit"
+        )
+    _same_origin(request)
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site not in ("same-origin", "none"):
+        raise HTTPException(403, f"cross-site request ({site}) refused")
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        raise HTTPException(415, "edits must be sent as application/json")
+    try:
+        fields = json.loads(await _small_body(request, MAX_EDIT_BODY))
+    except ValueError:
+        fields = None
+    if not isinstance(fields, dict):
+        raise HTTPException(400, "an edit must be a JSON object")
+    return fields
+
+
+def _optional_text(fields: dict[str, Any], key: str) -> str | None:
+    value = fields.get(key)
+    if value is not None and not isinstance(value, str):
+        raise HTTPException(400, f"{key} must be a string")
+    return value
+
+
 def _credentials(body: bytes) -> tuple[str, str]:
     """``(username, password)`` from a JSON login body, else a 400."""
     try:
@@ -229,13 +267,16 @@ def create_app(
     session_lifetime: float = DEFAULT_SESSION_LIFETIME,
     no_auth: bool = False,
     throttle: LoginThrottle | None = None,
+    edit: bool = False,
 ) -> Starlette:
     """The dashboard for a store (a URI, or an open Protocol the caller closes).
 
     ``title`` (usually the store URI) is shown redacted. ``hosts`` are the
     ``Host`` names answered (default: the loopback names). With ``users`` (name -> scrypt
     hash, as :func:`track.server.auth.load_users` reads them) the API needs a login, lasting
-    ``session_lifetime`` seconds; ``no_auth`` puts a warning banner on every page.
+    ``session_lifetime`` seconds; ``no_auth`` puts a warning banner on every page. ``edit``
+    opens the write endpoints (rename, note, tags, delete); ``track ui`` passes it when bound to
+    loopback or given ``--allow-edit``.
     """
     protocol = store if isinstance(store, Protocol) else open_store(store)
     sessions = Sessions(session_lifetime)
@@ -252,6 +293,7 @@ def create_app(
                 "user": request.scope.get(_USER),
                 "login": bool(users),
                 "no_auth": no_auth,
+                "edit": edit,
             }
         )
 
@@ -366,6 +408,33 @@ def create_app(
         series = protocol.get_trial_metrics(found, wanted)
         return _Json({name: metric_series(points, limit) for name, points in series.items()})
 
+    async def set_display(request: Request) -> Response:
+        fields = await _edit_fields(request, edit)
+        found = find_trial(protocol, request.path_params["uid"], with_metrics=False)
+        name, note = _optional_text(fields, "name"), _optional_text(fields, "note")
+        protocol.set_trial_display(found.uid, name=name, note=note)
+        return _Json(_trial_detail(find_trial(protocol, found.uid, with_metrics=False)))
+
+    async def set_tags(request: Request) -> Response:
+        fields = await _edit_fields(request, edit)
+        found = find_trial(protocol, request.path_params["uid"], with_metrics=False)
+        added, removed = fields.get("add") or {}, fields.get("remove") or []
+        if not isinstance(added, dict) or not all(isinstance(k, str) for k in added):
+            raise HTTPException(400, "add must be an object of tags")
+        if not isinstance(removed, list) or not all(isinstance(n, str) for n in removed):
+            raise HTTPException(400, "remove must be a list of tag names")
+        if added:
+            protocol.add_trial_tags(found, **added)
+        if removed:
+            protocol.remove_trial_tags(found.uid, removed)
+        return _Json(_trial_detail(find_trial(protocol, found.uid, with_metrics=False)))
+
+    async def delete_trial(request: Request) -> Response:
+        await _edit_fields(request, edit)
+        found = find_trial(protocol, request.path_params["uid"], with_metrics=False)
+        log.warning("track ui: deleting trial %s (%s)", found.uid, found.name)
+        return _Json({"deleted": protocol.delete_trials([found.uid])})
+
     async def index(request: Request) -> Response:
         return HTMLResponse(page)
 
@@ -390,6 +459,9 @@ def create_app(
         Route("/api/trials", trials),
         Route("/api/trials/{uid}", trial),
         Route("/api/trials/{uid}/metrics", metrics),
+        Route("/api/trials/{uid}/display", set_display, methods=["POST"]),
+        Route("/api/trials/{uid}/tags", set_tags, methods=["POST"]),
+        Route("/api/trials/{uid}/delete", delete_trial, methods=["POST"]),
         Route("/static/plotly.min.js", plotly_js),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
@@ -409,6 +481,7 @@ def create_app(
             NotFound: user_error,
             StoreError: user_error,
             QueryError: user_error,
+            InvalidValue: user_error,
             HTTPException: http_error,
         },
     )

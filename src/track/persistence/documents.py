@@ -25,7 +25,7 @@ changed the file, a journal append or an atomic rewrite).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -39,8 +39,10 @@ from track.persistence.protocol import (
     TrialBatch,
     TrialNotFound,
     check_update_method,
+    not_empty,
     record_applied,
     summarize_points,
+    with_display,
 )
 from track.query import matches, parse
 from track.serialization import (
@@ -111,6 +113,12 @@ class UndoLog:
         """``mapping[key] = value``, undoably."""
         self.entries.append((mapping, key, mapping.get(key, _MISSING)))
         mapping[key] = value
+
+    def pop(self, mapping: dict[str, Any], key: str) -> None:
+        """``del mapping[key]`` (when present), undoably."""
+        if key in mapping:
+            self.entries.append((mapping, key, mapping[key]))
+            del mapping[key]
 
     def update(self, mapping: dict[str, Any], values: dict[str, Any]) -> None:
         """``mapping.update(values)``, undoably."""
@@ -277,6 +285,84 @@ class DocumentStore(Protocol):
         with self._transaction(write=True) as state:
             doc = self._found(state, "group", group.uid)
             self._undo.update(self._undo.child(doc, "metadata", {}), metadata)
+
+    # ---- editing --------------------------------------------------------------------------
+
+    def _drop_trials(self, state: dict[str, Any], uids: Any) -> int:
+        """Remove trial documents and every list naming them (projects', groups')."""
+        count = 0
+        for uid in dict.fromkeys(uids):
+            doc = state["trials"].get(uid)
+            if doc is None:
+                continue
+            self._undo.pop(state["trials"], uid)
+            self._changed.add(uid)
+            count += 1
+            project = state["projects"].get(doc.get("project_id"))
+            if project is not None and uid in project.get("trials", ()):
+                self._undo.set(project, "trials", [t for t in project["trials"] if t != uid])
+            for group_uid in {*doc.get("groups", ()), doc.get("group_id")}:
+                group = state["groups"].get(group_uid)
+                if group is not None and uid in group.get("trials", ()):
+                    self._undo.set(group, "trials", [t for t in group["trials"] if t != uid])
+        return count
+
+    @staticmethod
+    def _group_trials(state: dict[str, Any], uids: set[str]) -> list[str]:
+        """The trials that are members of any of the groups ``uids``."""
+        return [
+            uid
+            for uid, doc in state["trials"].items()
+            if doc.get("group_id") in uids or uids.intersection(doc.get("groups", ()))
+        ]
+
+    def delete_trials(self, uids: Sequence[str]) -> int:
+        """Delete the named trials (with their points and memberships); returns the count."""
+        with self._transaction(write=True) as state:
+            return self._drop_trials(state, uids)
+
+    def delete_group(self, uid: str, trials: bool = False) -> int:
+        """Delete a group (refused while it holds trials, unless ``trials=True``)."""
+        with self._transaction(write=True) as state:
+            doc = self._found(state, "group", uid)
+            held = self._group_trials(state, {uid})
+            if held and not trials:
+                raise not_empty("group", uid, len(held))
+            count = self._drop_trials(state, held)
+            self._undo.pop(state["groups"], uid)
+            project = state["projects"].get(doc.get("project_id"))
+            if project is not None and uid in project.get("groups", ()):
+                self._undo.set(project, "groups", [g for g in project["groups"] if g != uid])
+            return count
+
+    def delete_project(self, uid: str, trials: bool = False) -> int:
+        """Delete a project and its groups (refused while they hold trials, unless ``trials``)."""
+        with self._transaction(write=True) as state:
+            self._found(state, "project", uid)
+            groups = {g for g, doc in state["groups"].items() if doc.get("project_id") == uid}
+            held = [t for t, doc in state["trials"].items() if doc.get("project_id") == uid]
+            held = list(dict.fromkeys([*held, *self._group_trials(state, groups)]))
+            if held and not trials:
+                raise not_empty("project", uid, len(held))
+            count = self._drop_trials(state, held)
+            for group_uid in groups:
+                self._undo.pop(state["groups"], group_uid)
+            self._undo.pop(state["projects"], uid)
+            return count
+
+    def set_trial_display(self, uid: str, name: str | None = None, note: str | None = None) -> None:
+        """Set ``metadata.display_name`` and ``metadata.note`` ("" removes; identity unchanged)."""
+        with self._transaction(write=True) as state:
+            doc = self._trial_doc(state, uid)
+            self._undo.set(doc, "metadata", with_display(doc.get("metadata") or {}, name, note))
+
+    def remove_trial_tags(self, uid: str, names: Sequence[str]) -> None:
+        """Remove the named tags of a stored trial."""
+        with self._transaction(write=True) as state:
+            doc = self._trial_doc(state, uid)
+            tags = doc.get("tags") or {}
+            if any(name in tags for name in names):
+                self._undo.set(doc, "tags", {k: v for k, v in tags.items() if k not in names})
 
     # ---- projects and groups --------------------------------------------------------------
 

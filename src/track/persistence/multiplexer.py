@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from track.persistence.protocol import Protocol, TrialBatch
@@ -86,6 +87,31 @@ class ProtocolMultiplexer(WrappingProtocol):
         """Set group metadata in every backend."""
         for backend in self.backends:
             backend.set_group_metadata(group, **kwargs)
+
+    def delete_trials(self, uids: Sequence[str]) -> int:
+        """Delete the trials in every backend; the first backend's count is returned."""
+        counts = [backend.delete_trials(uids) for backend in self.backends]
+        return counts[0]
+
+    def delete_group(self, uid: str, trials: bool = False) -> int:
+        """Delete the group in every backend; the first backend's count is returned."""
+        counts = [backend.delete_group(uid, trials) for backend in self.backends]
+        return counts[0]
+
+    def delete_project(self, uid: str, trials: bool = False) -> int:
+        """Delete the project in every backend; the first backend's count is returned."""
+        counts = [backend.delete_project(uid, trials) for backend in self.backends]
+        return counts[0]
+
+    def set_trial_display(self, uid: str, name: str | None = None, note: str | None = None) -> None:
+        """Set the display name and note in every backend."""
+        for backend in self.backends:
+            backend.set_trial_display(uid, name, note)
+
+    def remove_trial_tags(self, uid: str, names: Sequence[str]) -> None:
+        """Remove the tags in every backend."""
+        for backend in self.backends:
+            backend.remove_trial_tags(uid, names)
 
     def fetch_and_update_trial(
         self, query: dict[str, Any], attr: str, *args: Any, **kwargs: Any

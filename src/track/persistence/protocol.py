@@ -15,7 +15,8 @@ from dataclasses import InitVar, dataclass, field, replace
 from typing import Any
 
 from track.aggregators.aggregator import Aggregator, StatAggregator
-from track.errors import TrialNotFound, WriteRefused
+from track.errors import InvalidValue, TrialNotFound, WriteRefused
+from track.persistence.utils import URI
 from track.serialization import (
     jsonable_dict,
     metric_value,
@@ -26,7 +27,9 @@ from track.serialization import (
 from track.structure import AnyStatus, Project, Status, Trial, TrialGroup
 
 __all__ = [
+    "DISPLAY_NAME_KEY",
     "GROUP_UPDATE_METHODS",
+    "NOTE_KEY",
     "TRIAL_UPDATE_METHODS",
     "MetricSummary",
     "Protocol",
@@ -49,6 +52,9 @@ TRIAL_UPDATE_METHODS = frozenset(
         "log_trial_finish",
     }
 )
+#: Where :meth:`Protocol.set_trial_display` keeps a trial's display name and note.
+DISPLAY_NAME_KEY = "display_name"
+NOTE_KEY = "note"
 #: Methods ``fetch_and_update_group`` may apply.
 GROUP_UPDATE_METHODS = frozenset({"set_group_metadata", "add_group_trial"})
 
@@ -191,6 +197,29 @@ def _checked_point(name: str, point: Any) -> Point:
     return step, value, when
 
 
+def with_display(metadata: dict[str, Any], name: str | None, note: str | None) -> dict[str, Any]:
+    """``metadata`` with a display name and note set (None: kept as is, "": removed)."""
+    changed = dict(metadata)
+    for key, value in ((DISPLAY_NAME_KEY, name), (NOTE_KEY, note)):
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise InvalidValue(f"a trial's {key} must be a string, not {type(value).__name__}")
+        if value:
+            changed[key] = value
+        else:
+            changed.pop(key, None)
+    return changed
+
+
+def not_empty(kind: str, uid: str, held: int) -> WriteRefused:
+    """The refusal to delete a group or project that still holds trials the caller did not name."""
+    return WriteRefused(
+        f"{kind} {uid!r} still holds {held} trial(s): delete them first, or pass trials=True "
+        f"to delete the {kind} with its trials"
+    )
+
+
 def refuse_aggregator(aggregator: Any, method: str) -> None:
     """Refuse a seed-API ``aggregator`` other than None: track keeps every point, so none applies.
 
@@ -246,6 +275,10 @@ def _returning(timer: RecordedTimer) -> Callable[[], RecordedTimer]:
 
 class Protocol:
     """Base class of every store. Subclass it and register a URI scheme to add your own."""
+
+    #: the URI the store was opened with (None for one built in code without a URI); stores
+    #: built from a URI set it, and what people are shown of it goes through ``redact``
+    uri: URI | None = None
 
     # ---- the write primitive -------------------------------------------------------------
 
@@ -548,6 +581,44 @@ class Protocol:
             raise ValueError(f"kind must be 'trial' or 'group', not {kind!r}")
         update = self.fetch_and_update_trial if kind == "trial" else self.fetch_and_update_group
         return update(query, attr, *args, **(kwargs or {}))
+
+    # ---- editing (delete, rename, untag) --------------------------------------------------
+
+    def delete_trials(self, uids: Sequence[str]) -> int:
+        """Delete the trials with these uids, with their points, series and group memberships.
+
+        Uids the store does not hold are skipped; returns how many trials were deleted. Only
+        what is named goes: other trials, and the projects and groups, stay. One transaction.
+        """
+        raise NotImplementedError
+
+    def delete_group(self, uid: str, trials: bool = False) -> int:
+        """Delete a group; returns how many of its trials were deleted with it.
+
+        A group that still holds trials is refused (:class:`WriteRefused`) unless
+        ``trials=True``, which deletes its trials too: nothing the caller did not name goes.
+        """
+        raise NotImplementedError
+
+    def delete_project(self, uid: str, trials: bool = False) -> int:
+        """Delete a project and its groups; returns how many trials were deleted with it.
+
+        A project that still holds trials (its own or its groups') is refused
+        (:class:`WriteRefused`) unless ``trials=True``.
+        """
+        raise NotImplementedError
+
+    def set_trial_display(self, uid: str, name: str | None = None, note: str | None = None) -> None:
+        """Set a trial's display name and free-text note without changing its identity.
+
+        Kept in ``metadata.display_name`` and ``metadata.note`` (the uid and hash, built from
+        the trial's name and parameters, stay). None leaves a field as it is; "" removes it.
+        """
+        raise NotImplementedError
+
+    def remove_trial_tags(self, uid: str, names: Sequence[str]) -> None:
+        """Remove the named tags of a trial (names it does not have are ignored)."""
+        raise NotImplementedError
 
     # ---- side files and commits ---------------------------------------------------------
 

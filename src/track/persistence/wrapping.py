@@ -14,9 +14,11 @@ write, whichever method made it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from track.persistence.protocol import MetricSummary, Protocol, TrialBatch
+from track.persistence.utils import URI
 from track.structure import Project, Trial, TrialGroup
 
 __all__ = ["BATCHED", "WrappingProtocol"]
@@ -50,6 +52,11 @@ class WrappingProtocol(Protocol):
     def folder(self) -> str | None:
         """The wrapped store's folder."""
         return self.inner.folder
+
+    @property
+    def uri(self) -> URI | None:  # type: ignore[override]
+        """The wrapped store's URI."""
+        return self.inner.uri
 
     def defer_commits(self) -> None:
         """Defer the wrapped store's commits."""
@@ -120,6 +127,26 @@ class WrappingProtocol(Protocol):
     ) -> Trial | TrialGroup | None:
         """Pick and update once per ``request`` in the wrapped store."""
         return self.inner.fetch_and_update_once(request, kind, query, attr, args, kwargs)
+
+    def delete_trials(self, uids: Sequence[str]) -> int:
+        """Delete the trials in the wrapped store."""
+        return self.inner.delete_trials(uids)
+
+    def delete_group(self, uid: str, trials: bool = False) -> int:
+        """Delete the group in the wrapped store."""
+        return self.inner.delete_group(uid, trials)
+
+    def delete_project(self, uid: str, trials: bool = False) -> int:
+        """Delete the project in the wrapped store."""
+        return self.inner.delete_project(uid, trials)
+
+    def set_trial_display(self, uid: str, name: str | None = None, note: str | None = None) -> None:
+        """Set the display name and note in the wrapped store."""
+        self.inner.set_trial_display(uid, name, note)
+
+    def remove_trial_tags(self, uid: str, names: Sequence[str]) -> None:
+        """Remove tags in the wrapped store."""
+        self.inner.remove_trial_tags(uid, names)
 
     # ---- reads --------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ import ssl
 import sys
 import threading
 import uuid
+from collections.abc import Sequence
 from typing import Any, cast
 
 from track.configuration import options
@@ -418,6 +419,26 @@ class SocketClient(Protocol):
             return None
         trial.revision = stored.revision
         return trial
+
+    def delete_trials(self, uids: Sequence[str]) -> int:
+        """Delete the named trials in the server's store; returns how many it deleted."""
+        return int(self._call("delete_trials", list(uids)))
+
+    def delete_group(self, uid: str, trials: bool = False) -> int:
+        """Delete a group in the server's store (refused while it holds trials, unless ``trials``)."""
+        return int(self._call("delete_group", uid, trials))
+
+    def delete_project(self, uid: str, trials: bool = False) -> int:
+        """Delete a project in the server's store (refused while it holds trials, unless ``trials``)."""
+        return int(self._call("delete_project", uid, trials))
+
+    def set_trial_display(self, uid: str, name: str | None = None, note: str | None = None) -> None:
+        """Set a trial's display name and note in the server's store."""
+        self._call("set_trial_display", uid, name, note)
+
+    def remove_trial_tags(self, uid: str, names: Sequence[str]) -> None:
+        """Remove the named tags of a trial in the server's store."""
+        self._call("remove_trial_tags", uid, list(names))
 
     def commit(self, **kwargs: Any) -> None:
         """Ask the server to commit its store (it also commits before every acknowledgement)."""

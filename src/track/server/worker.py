@@ -48,6 +48,11 @@ WRITES = frozenset(
         "fetch_and_update_trial",
         "fetch_and_update_group",
         "fetch_and_update_once",
+        "delete_trials",
+        "delete_group",
+        "delete_project",
+        "set_trial_display",
+        "remove_trial_tags",
         "commit",
     }
 )

@@ -7,6 +7,7 @@ const COLORS = ["#3559e0", "#e4572e", "#17bebb", "#ffc914", "#76b041", "#8e44ad"
                 "#f25f5c", "#2d3047", "#ff8c42", "#0b6e4f"];
 const PLOT_CONFIG = { displaylogo: false, responsive: true };
 let timer = null;  // the live-update poll of the current view
+let editAllowed = false;  // /api/info's "edit": the write endpoints are open
 
 // The API answered 401: the login form is showing, the current view stops.
 class LoginRequired extends Error {}
@@ -60,7 +61,7 @@ function fmt(value, kind) {
 
 const shortUid = (uid) => { const i = uid.lastIndexOf("_"); return i > 12 ? uid.slice(0, 12) + uid.slice(i) : uid; };
 const badge = (status) => el("span", { class: "badge " + status }, status);
-const label = (trial) => trial.name || shortUid(trial.uid);
+const label = (trial) => (trial.metadata && trial.metadata.display_name) || trial.name || shortUid(trial.uid);
 
 function setCrumbs(...parts) {
   crumbs.replaceChildren(...parts.map(([text, href]) => href ? el("a", { href }, text) : el("span", {}, text)));
@@ -78,6 +79,7 @@ function fail(error) { if (!(error instanceof LoginRequired)) show(el("p", { cla
 // ---- login ------------------------------------------------------------------------------
 
 function showUser(info) {
+  editAllowed = Boolean(info && info.edit);
   document.getElementById("store").textContent = info ? info.title : "";
   document.title = info ? "track · " + info.title : "track";
   document.getElementById("user").textContent = info && info.user ? info.user : "";
@@ -260,6 +262,56 @@ function kvTable(object, id) {
   return el("table", { class: "kv", id }, entries.map(([k, v]) => el("tr", {}, el("td", {}, k), el("td", {}, cell(k, v)))));
 }
 
+// Tag changes as the CLI takes them: +label, -label, key=value (value read as JSON when it parses).
+function tagChanges(text) {
+  const add = {}, remove = [];
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (word.startsWith("+") && word.length > 1) add[word.slice(1)] = null;
+    else if (word.startsWith("-") && word.length > 1) remove.push(word.slice(1));
+    else if (word.indexOf("=") > 0) {
+      const key = word.slice(0, word.indexOf("=")), value = word.slice(word.indexOf("=") + 1);
+      try { add[key] = JSON.parse(value); } catch (error) { add[key] = value; }
+    } else throw new Error(`${word}: not +label, -label or name=value`);
+  }
+  return { add, remove };
+}
+
+// Rename, note, tags and delete (shown when the dashboard allows edits); onSaved gets the trial.
+function editPanel(trial, onSaved) {
+  const metadata = trial.metadata || {};
+  const name = el("input", { type: "text", id: "edit-name", value: metadata.display_name || "", placeholder: trial.name || "" });
+  const note = el("textarea", { id: "edit-note", rows: "2" }, metadata.note || "");
+  const tags = el("input", { type: "text", id: "edit-tags", placeholder: "+label -label key=value" });
+  const message = el("span", { class: "muted", id: "edit-message" });
+  const path = "trials/" + encodeURIComponent(trial.uid);
+  async function send(action, body) {
+    const answer = await post(path + "/" + action, body);
+    if (!answer.ok) throw new Error(answer.body.error || "refused");
+    return answer.body;
+  }
+  async function save() {
+    try {
+      let saved = await send("display", { name: name.value.trim(), note: note.value });
+      if (tags.value.trim()) saved = await send("tags", tagChanges(tags.value));
+      tags.value = "";
+      message.textContent = "saved";
+      onSaved(saved);
+    } catch (error) { message.textContent = error.message; }
+  }
+  async function remove() {
+    if (!window.confirm(`Delete trial ${label(trial)} (${trial.uid}) and all its points? This cannot be undone.`)) return;
+    try {
+      await send("delete", {});
+      location.hash = trial.project ? "#/trials?project=" + encodeURIComponent(trial.project) : "#/";
+    } catch (error) { message.textContent = error.message; }
+  }
+  return el("div", { class: "panel edit" }, el("h2", {}, "Edit"),
+    el("label", {}, "Display name (the uid stays) ", name), el("label", {}, "Note ", note),
+    el("label", {}, "Tags ", tags),
+    el("div", { class: "toolbar" }, el("button", { class: "primary", id: "edit-save", onclick: save }, "Save"),
+       el("button", { class: "danger", id: "edit-delete", onclick: remove }, "Delete trial…"), message));
+}
+
 async function trialView(uid) {
   setCrumbs(["projects", "#/"], ["trial"]);
   let trial = await api("trials/" + encodeURIComponent(uid));
@@ -268,7 +320,8 @@ async function trialView(uid) {
   const charts = chartGrid(Object.keys(series).sort());
   const header = el("div");
   const details = el("div");
-  show(header, controls.node, charts, details);
+  const editor = el("div");
+  show(header, controls.node, charts, details, editor);
 
   function draw() {
     const first = Math.min(...Object.values(series).map((s) => s.time[0] ?? Infinity));
@@ -308,6 +361,10 @@ async function trialView(uid) {
 
   render();
   draw();
+  if (editAllowed) {
+    const saved = (changed) => { trial = changed; render(); };
+    editor.replaceChildren(editPanel(trial, saved));
+  }
   async function poll() {
     if (trial.status !== "Running") return;
     try {

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from track.errors import InvalidValue
@@ -31,7 +31,9 @@ from track.persistence.protocol import (
     TrialBatch,
     TrialNotFound,
     check_update_method,
+    not_empty,
     value_range,
+    with_display,
 )
 from track.persistence.sql.compile import (
     GROUP_FIELDS,
@@ -297,6 +299,112 @@ class SQLProtocol(Protocol):
         self._update_json(
             "trial_group", group.uid, "metadata", jsonable_dict(kwargs), TrialNotFound
         )
+
+    # ---- editing ------------------------------------------------------------------------
+
+    def _drop_trials(self, cur: Cursor, ids: list[Any]) -> int:
+        """Delete trials by row id with their points, series and memberships (bound ids)."""
+        for trial_id in ids:
+            cur.run(
+                "DELETE FROM points WHERE series_id IN (SELECT id FROM series WHERE trial_id = ?)",
+                trial_id,
+            )
+            cur.run("DELETE FROM series WHERE trial_id = ?", trial_id)
+            cur.run("DELETE FROM membership WHERE trial_id = ?", trial_id)
+            cur.run("DELETE FROM trials WHERE id = ?", trial_id)
+        return len(ids)
+
+    def _group_trial_ids(self, cur: Cursor, group_uid: str) -> list[Any]:
+        """Row ids of the trials in a group (members, or whose ``group_id`` it is)."""
+        return cur.column(
+            "SELECT id FROM trials WHERE group_id = ? OR id IN"
+            " (SELECT trial_id FROM membership WHERE group_uid = ?) ORDER BY id"
+            f"{self.dialect.for_update}",
+            group_uid,
+            group_uid,
+        )
+
+    def _locked_id(self, cur: Cursor, table: str, uid: str) -> Any:
+        row = cur.one(f"SELECT id FROM {table} WHERE uid = ?{self.dialect.for_update}", uid)
+        if row is None:
+            kind = "project" if table == "projects" else "group"
+            raise TrialNotFound(f"no {kind} {uid!r} in this store")
+        return row[0]
+
+    def delete_trials(self, uids: Sequence[str]) -> int:
+        """Delete the named trials with their points, series and memberships, in one transaction."""
+
+        def apply(cur: Cursor) -> int:
+            ids = []
+            for uid in dict.fromkeys(uids):
+                row = cur.one(f"SELECT id FROM trials WHERE uid = ?{self.dialect.for_update}", uid)
+                if row is not None:
+                    ids.append(row[0])
+            return self._drop_trials(cur, ids)
+
+        return self._run(apply)
+
+    def delete_group(self, uid: str, trials: bool = False) -> int:
+        """Delete a group (refused while it holds trials, unless ``trials=True``)."""
+
+        def apply(cur: Cursor) -> int:
+            group_id = self._locked_id(cur, "trial_group", uid)
+            held = self._group_trial_ids(cur, uid)
+            if held and not trials:
+                raise not_empty("group", uid, len(held))
+            count = self._drop_trials(cur, held)
+            cur.run("DELETE FROM membership WHERE group_uid = ?", uid)
+            cur.run("DELETE FROM trial_group WHERE id = ?", group_id)
+            return count
+
+        return self._run(apply)
+
+    def delete_project(self, uid: str, trials: bool = False) -> int:
+        """Delete a project and its groups (refused while they hold trials, unless ``trials``)."""
+
+        def apply(cur: Cursor) -> int:
+            project_id = self._locked_id(cur, "projects", uid)
+            groups = cur.column("SELECT uid FROM trial_group WHERE project_id = ?", uid)
+            held = cur.column(
+                f"SELECT id FROM trials WHERE project_id = ?{self.dialect.for_update}", uid
+            )
+            for group_uid in groups:
+                held += self._group_trial_ids(cur, group_uid)
+            held = list(dict.fromkeys(held))
+            if held and not trials:
+                raise not_empty("project", uid, len(held))
+            count = self._drop_trials(cur, held)
+            for group_uid in groups:
+                cur.run("DELETE FROM membership WHERE group_uid = ?", group_uid)
+            cur.run("DELETE FROM trial_group WHERE project_id = ?", uid)
+            cur.run("DELETE FROM projects WHERE id = ?", project_id)
+            return count
+
+        return self._run(apply)
+
+    def _edit_json(self, uid: str, column: str, edit: Callable[[dict[str, Any]], Any]) -> None:
+        """Replace a trial's JSON ``column`` by ``edit(current)``, under the row's lock."""
+
+        def apply(cur: Cursor) -> None:
+            trial_id, current = self._lock_trial(cur, uid, f"id, {column}")
+            changed = edit(self.dialect.load_json(current) or {})
+            cur.run(
+                f"UPDATE trials SET {column} = {self.dialect.json_param} WHERE id = ?",
+                encode_json(changed),
+                trial_id,
+            )
+
+        self._run(apply)
+
+    def set_trial_display(self, uid: str, name: str | None = None, note: str | None = None) -> None:
+        """Set ``metadata.display_name`` and ``metadata.note`` ("" removes; identity unchanged)."""
+        with_display({}, name, note)  # refuses a bad value before the transaction
+        self._edit_json(uid, "metadata", lambda metadata: with_display(metadata, name, note))
+
+    def remove_trial_tags(self, uid: str, names: Sequence[str]) -> None:
+        """Remove the named tags of a stored trial."""
+        drop = set(names)
+        self._edit_json(uid, "tags", lambda tags: {k: v for k, v in tags.items() if k not in drop})
 
     # ---- projects and groups ------------------------------------------------------------
 
