@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -22,7 +23,8 @@ from track.logger import TrialLogger
 from track.persistence import get_protocol
 from track.persistence.protocol import Protocol
 from track.pipeline import PipelineOptions, WritePipeline
-from track.serialization import jsonable_dict
+from track.reading import print_summary, store_uri
+from track.serialization import jsonable_dict, report_digest
 from track.structure import (
     Project,
     Trial,
@@ -522,8 +524,20 @@ class TrackClient:
 
     def report(self, short: bool = True) -> dict[str, Any]:
         """Print the current trial as stored: a digest (parameters, metric summaries, chronos,
-        status) when ``short``, else the full report layout."""
-        return self._trial().report(short=short)
+        status) when ``short``, else the full report layout.
+
+        On a terminal the short form is the summary people read (status, duration, each
+        metric's last/min/max with a sparkline, the command that opens it) and the digest is
+        returned; piped, the digest is printed as JSON for programs.
+        """
+        trial = self._trial()
+        if not (short and sys.stdout.isatty()):
+            return trial.report(short=short)
+        trial.flush()
+        stored = trial.protocol.get_trial(trial.trial)
+        found = stored[0] if stored else trial.trial
+        print_summary(found, store_uri(trial.protocol))
+        return report_digest(found)
 
     def save(self, file_name_override: str | None = None) -> None:
         """Flush every buffered write and commit the store (optionally to another file).

@@ -20,13 +20,14 @@ import re
 import shlex
 import sys
 import time
-from typing import Any
+from typing import Any, TextIO
 
+from track.configuration import options
 from track.errors import ConfigurationError, NotFound
 from track.persistence import get_protocol
 from track.persistence.existing import StoreNotFound
 from track.persistence.protocol import Protocol
-from track.persistence.utils import parse_uri
+from track.persistence.utils import parse_uri, redact
 from track.query import MAX_REGEX_LENGTH, QueryError, parse
 from track.structure import Status, Trial
 
@@ -34,16 +35,27 @@ __all__ = [
     "NoStore",
     "StoreError",
     "best_value",
+    "display_name",
     "duration",
     "find_trial",
+    "format_value",
+    "human_duration",
     "last_value",
+    "metric_summary",
     "open_store",
     "parse_where",
+    "print_stored_summary",
+    "print_summary",
     "select_trials",
     "short_uid",
+    "sparkline",
     "status_name",
+    "store_uri",
     "summary_row",
+    "summary_text",
+    "summary_wanted",
     "trial_query",
+    "ui_command",
     "varying_parameters",
 ]
 
@@ -208,11 +220,17 @@ def varying_parameters(trials: list[Trial]) -> list[str]:
     return varying or names
 
 
+def display_name(trial: Trial) -> str | None:
+    """The name people see: the display name given by a rename, else the trial's own name."""
+    shown = trial.metadata.get("display_name")
+    return shown if isinstance(shown, str) and shown else trial.name
+
+
 def summary_row(trial: Trial) -> dict[str, Any]:
     """A trial as one flat row: identity, status, times, parameters and last metric values."""
     return {
         "uid": trial.uid,
-        "name": trial.name,
+        "name": display_name(trial),
         "project": trial.project_id,
         "group": trial.group_id,
         "status": status_name(trial),
@@ -221,6 +239,207 @@ def summary_row(trial: Trial) -> dict[str, Any]:
         "parameters": dict(trial.parameters),
         "metrics": {k: last_value(v) for k, v in trial.metrics.items()},
     }
+
+
+#: eight levels of a sparkline, lowest first
+_SPARKS = "▁▂▃▄▅▆▇█"
+#: rich styles of statuses, by name (anything else is drawn dim)
+STATUS_STYLES = {
+    "Completed": "green",
+    "Running": "cyan",
+    "Suspended": "yellow",
+    "Interrupted": "yellow",
+    "Exception": "bold red",
+    "Broken": "bold red",
+}
+
+
+def human_duration(seconds: float | None) -> str:
+    """A duration as people say it: ``1.7 ms``, ``0.03 s``, ``4.2 s``, ``3 min 05 s``, ``2 h 14 min``."""
+    if seconds is None:
+        return "-"
+    if seconds < 0.01:
+        return f"{seconds * 1000:.1f} ms"
+    if seconds < 1:
+        return f"{seconds:.2f} s"
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes:02d} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h"
+
+
+def format_value(value: Any) -> str:
+    """A value as a short string: numbers to 4 significant digits, None as ``-``."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}" if math.isfinite(value) else str(value)
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def sparkline(values: list[float], width: int = 24) -> str:
+    """``values`` as at most ``width`` block characters, each the mean of its share of points."""
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return ""
+    buckets = min(width, len(finite))
+    means = []
+    for i in range(buckets):
+        part = finite[i * len(finite) // buckets : (i + 1) * len(finite) // buckets]
+        means.append(sum(part) / len(part))
+    low, high = min(means), max(means)
+    span = (high - low) or 1.0
+    top = len(_SPARKS) - 1
+    return "".join(_SPARKS[round((m - low) / span * top)] for m in means)
+
+
+def metric_summary(points: list[list[Any]]) -> dict[str, Any]:
+    """A series' last value, min, max, point count and sparkline (numbers only for min/max)."""
+    numbers = [float(p[1]) for p in points if _number(p[1]) is not None]
+    finite = [v for v in numbers if math.isfinite(v)]
+    return {
+        "last": last_value(points),
+        "min": min(finite) if finite else None,
+        "max": max(finite) if finite else None,
+        "count": len(points),
+        "sparkline": sparkline(numbers),
+    }
+
+
+def store_uri(protocol: Protocol | None) -> str | None:
+    """The URI a store was opened with, password hidden (None when the store does not say)."""
+    return redact(str(protocol.uri)) if protocol is not None and protocol.uri is not None else None
+
+
+def summary_wanted(stream: TextIO | None = None) -> bool:
+    """Whether to print a trial's summary at its end: ``TRACK_SUMMARY`` (or ``summary`` in
+    track.config) ``1``/``0`` forces it on/off; by default only when ``stream`` (stderr) is a
+    terminal, so batch jobs and test runs stay quiet and pay no read-back."""
+    wanted = options("summary", "auto")
+    if isinstance(wanted, (bool, int)):
+        return bool(wanted)
+    if str(wanted).lower() in ("0", "false", "no", "off"):
+        return False
+    if str(wanted).lower() in ("1", "true", "yes", "on"):
+        return True
+    return bool(getattr(stream or sys.stderr, "isatty", lambda: False)())
+
+
+def _rich_console(stream: TextIO) -> Any:
+    """A rich Console on ``stream``, or None when rich is not importable (plain text then)."""
+    try:
+        from rich.console import Console
+    except ImportError:
+        return None
+    return Console(file=stream, highlight=False, soft_wrap=False)
+
+
+def summary_text(trial: Trial, store: str | None = None) -> str:
+    """The summary of :func:`print_summary` as plain text (no colours, no rich)."""
+    lines = [_heading(trial)]
+    if store:
+        lines.append(f"stored in   {store}")
+    if trial.parameters:
+        lines.append("parameters  " + "  ".join(_parameters(trial)))
+    rows = _metric_rows(trial)
+    if rows:
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        for row in rows:
+            cells = [row[0].ljust(widths[0])]
+            cells += [cell.rjust(width) for cell, width in zip(row[1:4], widths[1:], strict=True)]
+            lines.append("  ".join([*cells, row[4]]).rstrip())
+    if store:
+        lines.append(f"open it:    {ui_command(store)}")
+    return "\n".join(lines) + "\n"
+
+
+def ui_command(store: str) -> str:
+    """The command that opens the dashboard on ``store`` (already redacted)."""
+    return f"track ui --store {shlex.quote(store)}"
+
+
+def print_summary(trial: Trial, store: str | None = None, stream: TextIO | None = None) -> None:
+    """Print a trial for people: name/uid, status, duration, store, parameters, each metric's
+    last/min/max with a sparkline, and the command that opens it; rich when importable."""
+    stream = stream or sys.stdout
+    console = _rich_console(stream)
+    if console is None:
+        stream.write(summary_text(trial, store))
+        stream.flush()
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    status = status_name(trial)
+    heading = Text.assemble(
+        (display_name(trial) or "(unnamed)", "bold"),
+        f"  {trial.uid}  ",
+        (status, STATUS_STYLES.get(status, "dim")),
+        f"  in {human_duration(duration(trial))}",
+    )
+    console.print(heading, soft_wrap=True)
+    if store:
+        console.print(Text.assemble(("stored in   ", "dim"), store), soft_wrap=True)
+    if trial.parameters:
+        console.print(
+            Text.assemble(("parameters  ", "dim"), "  ".join(_parameters(trial))), soft_wrap=True
+        )
+    rows = _metric_rows(trial)
+    if rows:
+        table = Table(box=None, padding=(0, 1), pad_edge=False, header_style="bold cyan")
+        table.add_column("metric", no_wrap=True)
+        for name in ("last", "min", "max"):
+            table.add_column(name, justify="right", no_wrap=True)
+        table.add_column("", no_wrap=True)
+        for row in rows[1:]:
+            table.add_row(*row[:4], Text(row[4], style="cyan"))
+        console.print(table)
+    if store:
+        console.print(
+            Text.assemble(("open it:    ", "dim"), (ui_command(store), "bold")), soft_wrap=True
+        )
+
+
+def print_stored_summary(protocol: Protocol, trial: Trial, stream: TextIO | None = None) -> None:
+    """Read ``trial`` back from ``protocol`` (every point) and print its summary, naming the
+    store; what ``with trial:`` prints at its end and ``report()`` prints."""
+    stored = protocol.get_trial(trial)
+    print_summary(stored[0] if stored else trial, store_uri(protocol), stream)
+
+
+#: the header of the summary's metric table
+_METRIC_HEADER = ("metric", "last", "min", "max", "")
+
+
+def _heading(trial: Trial) -> str:
+    name = display_name(trial) or "(unnamed)"
+    return f"{name}  {trial.uid}  {status_name(trial)}  in {human_duration(duration(trial))}"
+
+
+def _parameters(trial: Trial) -> list[str]:
+    return [f"{k}={format_value(v)}" for k, v in sorted(trial.parameters.items())]
+
+
+def _metric_rows(trial: Trial) -> list[tuple[str, str, str, str, str]]:
+    """The metric table, header first; empty when the trial logged no metric."""
+    if not trial.metrics:
+        return []
+    rows = [_METRIC_HEADER]
+    for name, points in sorted(trial.metrics.items()):
+        stats = metric_summary(points)
+        cells = (format_value(stats[k]) for k in ("last", "min", "max"))
+        rows.append((name, *cells, stats["sparkline"]))
+    return rows
 
 
 #: one term of the short query form, ``PATH OP VALUE``

@@ -24,14 +24,17 @@ class Result:
 
 def track(*args: str, tty: bool = False, env: dict[str, str] | None = None) -> Result:
     """Run ``track ARGS``: stdout piped, or a pseudo-terminal when ``tty`` (stderr always piped)."""
+    return run([TRACK, *args], tty=tty, env=env)
+
+
+def run(command: list[str], tty: bool = False, env: dict[str, str] | None = None) -> Result:
+    """Run ``command``: stdout piped, or a pseudo-terminal when ``tty`` (stderr always piped)."""
     environment = {**os.environ, "COLUMNS": "200", **(env or {})}
     if not tty:
-        done = subprocess.run([TRACK, *args], capture_output=True, text=True, env=environment)
+        done = subprocess.run(command, capture_output=True, text=True, env=environment)
         return Result(done.returncode, done.stdout, done.stderr)
     master, slave = pty.openpty()
-    process = subprocess.Popen(
-        [TRACK, *args], stdout=slave, stderr=subprocess.PIPE, env=environment
-    )
+    process = subprocess.Popen(command, stdout=slave, stderr=subprocess.PIPE, env=environment)
     os.close(slave)
     chunks = []
     deadline = time.monotonic() + 30

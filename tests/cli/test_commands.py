@@ -60,7 +60,7 @@ def test_ls_uses_track_uri(sweep_store: str) -> None:
 
 
 def test_show_piped_and_on_terminal(sweep_store: str) -> None:
-    """``show`` prints the report as JSON when piped and highlighted on a terminal."""
+    """``show`` prints the report as JSON when piped, highlighted on a terminal with --json."""
     uid = uids(sweep_store)[0]
     piped = track("show", uid, "--store", sweep_store)
     report = json.loads(piped.out)
@@ -68,7 +68,7 @@ def test_show_piped_and_on_terminal(sweep_store: str) -> None:
     assert len(report["metrics"]["loss"]) == 10
     full = json.loads(track("show", uid[:12] + "_0", "--full", "--store", sweep_store).out)
     assert len(full["metrics"]["loss"]) == 50
-    terminal = track("show", uid, "--store", sweep_store, tty=True)
+    terminal = track("show", uid, "--json", "--store", sweep_store, tty=True)
     assert terminal.code == 0 and "\x1b[" in terminal.out and '"parameters"' in terminal.out
 
 

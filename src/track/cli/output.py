@@ -16,7 +16,18 @@ from typing import Any, TextIO
 
 from track.reading import short_uid
 
-__all__ = ["format_cell", "is_terminal", "print_json", "print_table"]
+__all__ = [
+    "fit_columns",
+    "format_cell",
+    "is_terminal",
+    "print_fitted_table",
+    "print_json",
+    "print_table",
+    "truncate",
+]
+
+#: the widest a cell of a fitted table gets; longer text ends with an ellipsis
+MAX_CELL = 32
 
 
 def is_terminal(stream: TextIO | None = None) -> bool:
@@ -88,6 +99,49 @@ def print_table(
             *(format_cell(v, kinds.get(c, "")) for c, v in zip(columns, row, strict=True))
         )
     Console().print(table)
+
+
+def truncate(text: str, width: int = MAX_CELL) -> str:
+    """``text`` cut to ``width`` characters, its end replaced by an ellipsis when cut."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def fit_columns(widths: list[int], available: int, keep: int = 1) -> list[int]:
+    """Indices of the columns to draw so that a heavy-head table fits ``available`` characters.
+
+    Columns come in order of priority; each one that fits is taken (a wide one left out lets a
+    narrower later one in). The first ``keep`` columns are always drawn. A drawn column costs
+    its width plus three characters (padding and border), the table one more (its left edge).
+    """
+    chosen: list[int] = []
+    used = 1
+    for index, width in enumerate(widths):
+        if index < keep or used + width + 3 <= available:
+            chosen.append(index)
+            used += width + 3
+    return chosen
+
+
+def print_fitted_table(
+    columns: list[str],
+    cells: list[list[Any]],
+    title: str | None = None,
+    right: frozenset[str] = frozenset(),
+    width: int | None = None,
+) -> None:
+    """Draw a rich table whose cells never wrap: ``cells`` are strings or rich Texts, already
+    as short as they should be; ``width`` is the console width to draw at (default: the
+    terminal's), wider than the terminal only when the caller asked for every column."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, header_style="bold cyan", box=box.HEAVY_HEAD)
+    for column in columns:
+        table.add_column(column, justify="right" if column in right else "left", no_wrap=True)
+    for row in cells:
+        table.add_row(*row)
+    Console(width=width, highlight=False).print(table)
 
 
 def print_json(data: Any) -> None:
