@@ -10,7 +10,7 @@ import pytest
 from track import TrackClient
 from track.persistence import get_protocol
 from track.persistence.sql.dialects import make_dialect
-from track.persistence.sql.schema import migration_statements
+from track.persistence.sql.schema import SCHEMA_VERSION, migration_statements
 from track.persistence.utils import parse_uri
 from track.structure import Project, TagConflict, Trial, TrialGroup
 
@@ -146,4 +146,5 @@ def test_a_version_2_sqlite_database_gains_project_and_group_tags(tmp_path: Path
     assert store.get_project(Project(name="new")).tags == {"fresh": None}
     store.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 3
+        version = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
+        assert version == SCHEMA_VERSION  # migrated all the way, through the tags of version 3
