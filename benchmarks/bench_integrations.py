@@ -1,4 +1,5 @@
-"""Lightning logger overhead: track's TrackLogger next to Lightning's own loggers, same run.
+"""Framework adapters' overhead: track's Lightning logger and Transformers callback next to the
+frameworks' own MLflow/W&B/CSV/TensorBoard adapters, in the same run.
 
 Two figures per logger, the loggers taking turns (median of ``--repeats``) so that a change of
 the machine's load falls on every row alike:
@@ -12,6 +13,10 @@ the machine's load falls on every row alike:
 
 Loggers: none, track (sqlite, the embedded default), csv, and mlflow / tensorboard / wandb
 (offline) when installed; mlflow on a sqlite store (its file store is refused by mlflow 3).
+
+A second table times ``transformers.Trainer.train`` of a tiny GPT-2 (``--transformers-steps``
+steps, ``logging_steps=1``) with no callback, track's ``TrackCallback``, and transformers' own
+MLflow and W&B (offline) callbacks (``report_to=``): the overhead per logged step.
 
     python benchmarks/bench_integrations.py                  # 2000 calls, 300 steps, 3 repeats
     python benchmarks/bench_integrations.py --calls 500 --steps 100 --repeats 1
@@ -129,6 +134,61 @@ def time_fit(kind: str, steps: int) -> float:
     return elapsed
 
 
+def time_transformers(kind: str, steps: int) -> float:
+    """Seconds for ``transformers.Trainer.train`` of ``steps`` steps of a tiny GPT-2, logging
+    every step through ``kind``: none, track (TrackCallback), or transformers' own mlflow or
+    wandb (offline) callback."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    import transformers
+
+    class Batches(torch.utils.data.Dataset):  # type: ignore[misc,name-defined]
+        def __len__(self) -> int:
+            return steps * 2
+
+        def __getitem__(self, index: int) -> dict[str, Any]:
+            ids = torch.arange(8) % 32
+            return {"input_ids": ids, "labels": ids}
+
+    with tempfile.TemporaryDirectory() as folder:
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder}/mlflow.db"
+        os.environ["WANDB_DIR"] = folder
+        callbacks = []
+        if kind == "track":
+            from track.integrations.transformers import TrackCallback
+
+            callbacks.append(TrackCallback(uri=f"sqlite:///{folder}/track.db", project="bench"))
+        config = transformers.GPT2Config(
+            vocab_size=32, n_positions=8, n_embd=16, n_layer=1, n_head=2
+        )
+        args = transformers.TrainingArguments(
+            output_dir=folder,
+            max_steps=steps,
+            per_device_train_batch_size=2,
+            logging_steps=1,
+            save_strategy="no",
+            report_to=kind if kind in ("mlflow", "wandb") else "none",
+            use_cpu=True,
+            disable_tqdm=True,
+        )
+        trainer = transformers.Trainer(
+            model=transformers.GPT2LMHeadModel(config),
+            args=args,
+            train_dataset=Batches(),
+            callbacks=callbacks,
+        )
+        start = time.perf_counter()
+        trainer.train()
+        elapsed = time.perf_counter() - start
+        for callback in callbacks:
+            callback.close()
+        if kind == "wandb":
+            import wandb
+
+            wandb.finish()
+    return elapsed
+
+
 def median_of(repeats: int, kinds: list[str], measure: Callable[[str], Any]) -> dict[str, Any]:
     """Each kind measured ``repeats`` times, kinds taking turns; the per-kind runs."""
     runs: dict[str, list[Any]] = {kind: [] for kind in kinds}
@@ -145,6 +205,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--loggers", default="none,track,csv,mlflow,tensorboard,wandb")
+    parser.add_argument("--transformers-steps", type=int, default=200)
     args = parser.parse_args()
     logging.getLogger("lightning").setLevel(logging.ERROR)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
@@ -166,6 +227,32 @@ def main() -> None:
             f"{kind:<12} {call:>9.1f} {final:>9.1f} {fit / args.steps * 1e6:>12.0f} "
             f"{extra:>+8.0f}µs"
         )
+    transformers_table(args.transformers_steps, args.repeats)
+
+
+def transformers_table(steps: int, repeats: int) -> None:
+    """Print the Transformers table: train time per step, and the callback's overhead."""
+    if importlib.util.find_spec("transformers") is None:
+        print("transformers: not installed")
+        return
+    needs = {"mlflow": "mlflow", "wandb": "wandb"}
+    kinds = [
+        k
+        for k in ("none", "track", "mlflow", "wandb")
+        if importlib.util.find_spec(needs.get(k, "torch"))
+    ]
+    runs = median_of(repeats, kinds, lambda kind: time_transformers(kind, steps))
+    base = statistics.median(runs["none"])
+    print(f"\ntransformers Trainer, tiny GPT-2, {steps} steps logging every step (medians)")
+    print(f"{'callback':<12} {'train µs/step':>14} {'overhead':>10}")
+    for kind in kinds:
+        per_step = statistics.median(runs[kind]) / steps * 1e6
+        extra = (
+            ""
+            if kind == "none"
+            else f"{(statistics.median(runs[kind]) - base) / steps * 1e6:+.0f}µs"
+        )
+        print(f"{kind:<12} {per_step:>14.0f} {extra:>10}")
 
 
 if __name__ == "__main__":
