@@ -27,14 +27,26 @@ def track(*args: str, tty: bool = False, env: dict[str, str] | None = None) -> R
     return run([TRACK, *args], tty=tty, env=env)
 
 
-def run(command: list[str], tty: bool = False, env: dict[str, str] | None = None) -> Result:
-    """Run ``command``: stdout piped, or a pseudo-terminal when ``tty`` (stderr always piped)."""
+def run(
+    command: list[str],
+    tty: bool = False,
+    env: dict[str, str] | None = None,
+    stderr_tty: bool = False,
+) -> Result:
+    """Run ``command`` with stdout (``tty``) or stderr (``stderr_tty``) on a pseudo-terminal and
+    the other stream piped; both piped when neither is asked for."""
     environment = {**os.environ, "COLUMNS": "200", **(env or {})}
-    if not tty:
+    if not (tty or stderr_tty):
         done = subprocess.run(command, capture_output=True, text=True, env=environment)
         return Result(done.returncode, done.stdout, done.stderr)
     master, slave = pty.openpty()
-    process = subprocess.Popen(command, stdout=slave, stderr=subprocess.PIPE, env=environment)
+    piped = subprocess.PIPE
+    process = subprocess.Popen(
+        command,
+        stdout=piped if stderr_tty else slave,
+        stderr=slave if stderr_tty else piped,
+        env=environment,
+    )
     os.close(slave)
     chunks = []
     deadline = time.monotonic() + 30
@@ -51,5 +63,7 @@ def run(command: list[str], tty: bool = False, env: dict[str, str] | None = None
         elif process.poll() is not None:
             break
     os.close(master)
-    err = process.stderr.read().decode()
-    return Result(process.wait(timeout=10), b"".join(chunks).decode(errors="replace"), err)
+    other = (process.stdout if stderr_tty else process.stderr).read().decode()
+    on_tty = b"".join(chunks).decode(errors="replace")
+    code = process.wait(timeout=10)
+    return Result(code, other, on_tty) if stderr_tty else Result(code, on_tty, other)

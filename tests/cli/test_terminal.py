@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from clirunner import run, track
+from clirunner import TRACK, run, track
 
 from track.persistence import get_protocol
 from track.reading import format_value, human_duration, sparkline, summary_wanted
@@ -224,3 +224,17 @@ def test_report_on_a_terminal_is_the_summary_and_json_when_piped(tmp_path: Path)
     assert any(line.startswith("loss") for line in lines) and "{" not in shown.out
     piped = run([sys.executable, "-c", RUN_SCRIPT, uri, "report"], env=quiet)
     assert json.loads(piped.out)["metrics"]["loss"]["min"] == 0.05
+
+
+def test_long_commands_show_progress_on_a_terminal_only(wide_store: str, tmp_path: Path) -> None:
+    """track copy and export draw a progress line (count of trials) on a terminal's stderr;
+    piped, stderr stays empty and the output is the same."""
+    destination = f"sqlite:///{tmp_path / 'copy.db'}"
+    shown = run([TRACK, "copy", wide_store, destination], stderr_tty=True)
+    assert shown.code == 0, shown.err
+    assert "copying trials" in shown.err and "60/60" in ANSI.sub("", shown.err)
+    again = track("copy", wide_store, f"sqlite:///{tmp_path / 'copy2.db'}")
+    assert again.code == 0 and again.err == "" and again.out == shown.out
+    exported = run([TRACK, "export", "--store", wide_store], stderr_tty=True)
+    assert exported.code == 0 and "exporting trials" in exported.err
+    assert exported.out == track("export", "--store", wide_store).out

@@ -12,6 +12,7 @@ import argparse
 import logging
 import sys
 
+from track.cli.output import progress
 from track.persistence import get_protocol
 from track.persistence.protocol import Protocol
 from track.persistence.transfer import copy_store
@@ -50,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         destination, exists = _destination(args.destination, args.dry_run)
         try:
-            report = copy_store(source, destination, dry_run=args.dry_run)
+            with progress("copying trials") as update:
+                report = copy_store(source, destination, dry_run=args.dry_run, on_progress=update)
         finally:
             destination.close()
     finally:

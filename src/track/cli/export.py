@@ -18,6 +18,7 @@ from typing import Any
 
 from track.cli import UserError
 from track.cli.ls import add_selection_arguments
+from track.cli.output import progress
 from track.cli.store import default_store
 from track.persistence.protocol import Protocol
 from track.reading import open_store, parse_where, select_trials, summary_row
@@ -65,14 +66,21 @@ def _point_rows(
     columns = base + [f"parameters.{p}" for p in parameters] + ["metric", "step", "value", "time"]
 
     def rows() -> Iterator[dict[str, Any]]:
-        for trial in trials:
-            head = {k: v for k, v in summary_row(trial).items() if k in base}
-            head.update({f"parameters.{k}": v for k, v in trial.parameters.items()})
-            for metric, points in sorted(protocol.get_trial_metrics(trial).items()):
-                for step, value, when in points:
-                    yield {**head, "metric": metric, "step": step, "value": value, "time": when}
+        with progress("exporting trials") as update:
+            for done, trial in enumerate(trials, 1):
+                yield from _trial_points(protocol, trial, base)
+                update(done, len(trials))
 
     return columns, rows()
+
+
+def _trial_points(protocol: Protocol, trial: Trial, base: list[str]) -> Iterator[dict[str, Any]]:
+    """One trial's rows of the point table: its identity and parameters, then each point."""
+    head = {k: v for k, v in summary_row(trial).items() if k in base}
+    head.update({f"parameters.{k}": v for k, v in trial.parameters.items()})
+    for metric, points in sorted(protocol.get_trial_metrics(trial).items()):
+        for step, value, when in points:
+            yield {**head, "metric": metric, "step": step, "value": value, "time": when}
 
 
 def _cell(value: Any) -> Any:

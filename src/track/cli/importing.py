@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
+from track.cli.output import progress
 from track.cli.store import add_store_argument, default_store
 from track.importing.core import import_runs
 from track.reading import open_store
@@ -61,7 +62,10 @@ def run(args: argparse.Namespace) -> int:
     runs = module.read_runs(args.location, **options)
     store = open_store(args.store or default_store(), create=True)
     try:
-        report = import_runs(runs, store, project=args.project)
+        with progress(f"importing {args.source} runs") as update:
+            report = import_runs(
+                runs, store, project=args.project, on_run=lambda done: update(done, None)
+            )
     finally:
         store.close()
     if args.verbose:

@@ -12,6 +12,8 @@ import importlib.util
 import json
 import math
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 from track.reading import short_uid
@@ -23,6 +25,7 @@ __all__ = [
     "print_fitted_table",
     "print_json",
     "print_table",
+    "progress",
     "truncate",
 ]
 
@@ -35,6 +38,44 @@ def is_terminal(stream: TextIO | None = None) -> bool:
     stream = stream or sys.stdout
     interactive = bool(getattr(stream, "isatty", lambda: False)())
     return interactive and importlib.util.find_spec("rich") is not None
+
+
+@contextmanager
+def progress(description: str) -> Iterator[Callable[[int, int | None], None]]:
+    """A progress line on stderr while long work runs: yields ``update(done, total)``
+    (``total`` None while unknown).
+
+    Drawn (rich.progress: count, rate, elapsed) only when stderr is a terminal, so piped and
+    logged output stays clean; elsewhere ``advance`` does nothing.
+    """
+    if not is_terminal(sys.stderr):
+        yield lambda done, total: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        Task,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+    from rich.text import Text
+
+    class Rate(ProgressColumn):
+        """Items per second."""
+
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text(f"{speed:,.0f}/s" if speed else "")
+
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), Rate()]
+    with Progress(
+        *columns, TimeElapsedColumn(), console=Console(file=sys.stderr), transient=True
+    ) as bar:
+        task = bar.add_task(description, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def format_seconds(seconds: float) -> str:

@@ -18,7 +18,7 @@ included.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -99,17 +99,21 @@ def import_runs(
     store: Protocol,
     project: str | None = None,
     batch_points: int = BATCH_POINTS,
+    on_run: Callable[[int], None] | None = None,
 ) -> ImportReport:
     """Write every run of ``runs`` into ``store`` (one trial each), merging those it holds.
 
     ``project`` overrides each run's own project. Runs are consumed one at a time, so an
-    importer that reads lazily keeps one run in memory.
+    importer that reads lazily keeps one run in memory. ``on_run(runs done)`` is called after
+    each run.
     """
     if batch_points < 1:
         raise ValueError(f"batch_points must be at least 1, not {batch_points}")
     writer = _Writer(store, project, batch_points)
-    for run in runs:
+    for done, run in enumerate(runs, 1):
         writer.write(run)
+        if on_run is not None:
+            on_run(done)
     store.commit()
     return writer.report
 

@@ -34,7 +34,7 @@ import logging
 import math
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -106,11 +106,13 @@ def copy_store(
     destination: str | URI | Protocol,
     dry_run: bool = False,
     batch_points: int = BATCH_POINTS,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> CopyReport:
     """Copy every project, group and trial of ``source`` into ``destination``, merging.
 
     With ``dry_run`` nothing is written: the report says what would be. ``batch_points``
     bounds the points written per batch (a server refuses frames above ``max_frame``).
+    ``on_progress(trials done, trials in all)`` is called after each trial.
     """
     if batch_points < 1:
         raise ValueError(f"batch_points must be at least 1, not {batch_points}")
@@ -118,7 +120,7 @@ def copy_store(
     try:
         dst, close_dst = _open(destination)
         try:
-            report = _Copy(src, dst, dry_run, batch_points).run()
+            report = _Copy(src, dst, dry_run, batch_points).run(on_progress)
             if not dry_run:
                 dst.commit()
             return report
@@ -325,7 +327,7 @@ class _Copy:
         self.projects: dict[str, Project] = {}
         self.groups: dict[str, TrialGroup] = {}
 
-    def run(self) -> CopyReport:
+    def run(self, on_progress: Callable[[int, int], None] | None = None) -> CopyReport:
         """Projects, then groups, then trials (looked up in DST a chunk at a time)."""
         self._copy_projects()
         self._copy_groups()
@@ -334,8 +336,10 @@ class _Copy:
             chunk = trials[start : start + LOOKUP_CHUNK]
             query = {"uid": {"$in": [t.uid for t in chunk]}}
             held = {t.uid: t for t in self.dst.fetch_trials(query, with_metrics=False)}
-            for trial in chunk:
+            for done, trial in enumerate(chunk, start + 1):
                 self._copy_trial(trial, held.get(trial.uid))
+                if on_progress is not None:
+                    on_progress(done, len(trials))
         return self.report
 
     def _warn(self, message: str) -> None:
