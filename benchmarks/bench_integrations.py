@@ -151,6 +151,7 @@ def time_transformers(kind: str, steps: int) -> float:
             return {"input_ids": ids, "labels": ids}
 
     with tempfile.TemporaryDirectory() as folder:
+        os.chdir(folder)  # side files of any tracker (comet_ml writes .cometml-runs/) stay there
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder}/mlflow.db"
         os.environ["WANDB_DIR"] = folder
         callbacks = []
