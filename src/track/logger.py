@@ -23,6 +23,7 @@ from typing import Any
 from track.aggregators.aggregator import Aggregator, StatAggregator
 from track.chrono import ChronoContext
 from track.distributed import reduce_metrics
+from track.persistence.artifacts import ArtifactInfo
 from track.persistence.protocol import Protocol, finish_status, refuse_aggregator
 from track.pipeline import CHRONOS, METADATA, STATUS, TAGS, WritePipeline
 from track.serialization import (
@@ -383,6 +384,33 @@ class TrialLogger:
         """Wait until everything logged so far is in the store (False if ``timeout`` ran out)."""
         self._ensure_created()
         return self.pipeline.flush(timeout)
+
+    def log_artifact(self, path: str, name: str | None = None) -> ArtifactInfo:
+        """Store the file at ``path`` with the trial, under ``name`` (default: its file name).
+
+        Any size and type, stored once per content (sha256) and streamed in chunks. Unlike a
+        log call it returns once the file is stored: a big file is not copied into memory, and
+        a failure reaches the caller. Earlier log calls are flushed first.
+        """
+        self.flush()
+        return self.protocol.put_artifact(self.trial, name or os.path.basename(path), path)
+
+    def log_artifacts(self, directory: str) -> list[ArtifactInfo]:
+        """Store every file under ``directory``, each named by its path relative to it (``/``)."""
+        stored = []
+        for folder, subfolders, files in os.walk(directory):
+            subfolders.sort()
+            for file_name in sorted(files):
+                path = os.path.join(folder, file_name)
+                name = os.path.relpath(path, directory).replace(os.sep, "/")
+                stored.append(self.log_artifact(path, name))
+        return stored
+
+    @property
+    def artifacts(self) -> list[ArtifactInfo]:
+        """The trial's artifacts: name, size, sha256, time and media type of each."""
+        self.flush()
+        return self.protocol.list_artifacts(self.trial)
 
     def rename(self, name: str) -> None:
         """Show the trial as ``name`` (a display name: its uid and hash stay; "" removes it)."""

@@ -8,6 +8,7 @@ cannot be forgotten in a wrapper.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from track.persistence import get_protocol
 from track.persistence.local import FileProtocol
 from track.persistence.multiplexer import ProtocolMultiplexer
 from track.persistence.protocol import Protocol, TrialBatch
+from track.persistence.utils import URI
 from track.persistence.wrapping import WrappingProtocol
 from track.structure import Project, Status, Trial, TrialGroup
 
@@ -155,7 +157,22 @@ class Recording(FileProtocol):
     def folder(self) -> str:
         """The file's folder, recorded."""
         self.calls.append("folder")
-        return super().folder
+        self.depth += 1
+        try:
+            return super().folder
+        finally:
+            self.depth -= 1
+
+    @property  # type: ignore[override]
+    def uri(self) -> URI | None:
+        """The store's URI, recorded when read from outside."""
+        if self.depth == 0:
+            self.calls.append("uri")
+        return self._uri
+
+    @uri.setter
+    def uri(self, value: URI | None) -> None:
+        self._uri = value
 
 
 def _recorded(name: str) -> Callable[..., Any]:
@@ -173,7 +190,7 @@ def _recorded(name: str) -> Callable[..., Any]:
     return call
 
 
-for _name in protocol_members() - {"folder"}:
+for _name in protocol_members() - {"folder", "uri"}:
     setattr(Recording, _name, _recorded(_name))
 
 
@@ -192,6 +209,7 @@ class World:
 #: one call of every Protocol member, in an order that works (close last)
 CALLS: dict[str, Callable[[Protocol, World], Any]] = {
     "folder": lambda s, w: s.folder,
+    "uri": lambda s, w: s.uri,
     "log_trial_batch": lambda s, w: s.log_trial_batch(w.trial, TrialBatch(metadata={"m": 1})),
     "log_trial_metrics": lambda s, w: s.log_trial_metrics(w.trial, step=1, loss=0.5),
     "log_trial_metadata": lambda s, w: s.log_trial_metadata(w.trial, m=2),
@@ -231,6 +249,9 @@ CALLS: dict[str, Callable[[Protocol, World], Any]] = {
     "delete_trials": lambda s, w: s.delete_trials([Trial(name="t2", parameters={"a": 2}).uid]),
     "delete_group": lambda s, w: s.delete_group(TrialGroup(name="g2", project_id="p").uid),
     "delete_project": lambda s, w: s.delete_project(Project(name="p2").uid),
+    "put_artifact": lambda s, w: s.put_artifact(w.trial, "a.txt", io.BytesIO(b"artifact")),
+    "list_artifacts": lambda s, w: s.list_artifacts(w.trial),
+    "open_artifact": lambda s, w: b"".join(s.open_artifact(w.trial, "a.txt")),
     "defer_commits": lambda s, w: s.defer_commits(),
     "commit": lambda s, w: s.commit(),
     "close": lambda s, w: s.close(),
@@ -259,6 +280,7 @@ REACHES_AS = {
 #: members a multiplexer answers from its first backend alone
 READS = {
     "folder",
+    "uri",
     "get_project",
     "get_trial_group",
     "get_trial",
@@ -267,6 +289,8 @@ READS = {
     "get_trial_metrics",
     "fetch_groups",
     "fetch_projects",
+    "list_artifacts",
+    "open_artifact",
 }
 
 WRAPPERS: dict[str, Callable[[Recording, Recording], Protocol]] = {

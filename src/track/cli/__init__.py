@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rename": ("track.cli.edit", "set a trial's display name (its uid stays)"),
     "tag": ("track.cli.edit", "add (+label, key=value) and remove (-label) a trial's tags"),
     "note": ("track.cli.edit", "set a trial's free-text note"),
+    "artifacts": ("track.cli.artifacts", "list a trial's artifacts, or download one (verified)"),
 }
 
 

@@ -25,12 +25,24 @@ changed the file, a journal append or an atomic rewrite).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from track.errors import InvalidValue
 from track.liveness import effective_status_doc
+from track.persistence.artifacts import (
+    ArtifactInfo,
+    ArtifactNotFound,
+    ArtifactSource,
+    ArtifactsUnsupported,
+    FolderBlobs,
+    checked_name,
+    guess_media_type,
+    opened,
+    verified,
+)
 from track.persistence.protocol import (
     GROUP_UPDATE_METHODS,
     TRIAL_UPDATE_METHODS,
@@ -363,6 +375,58 @@ class DocumentStore(Protocol):
             tags = doc.get("tags") or {}
             if any(name in tags for name in names):
                 self._undo.set(doc, "tags", {k: v for k, v in tags.items() if k not in names})
+
+    # ---- artifacts: bytes in a folder, the index in the trial document's ``artifacts`` -----
+
+    def _artifact_blobs(self) -> FolderBlobs:
+        """Hook: where this store keeps artifact bytes; a store without a file keeps none."""
+        raise ArtifactsUnsupported(
+            f"{type(self).__name__} has no folder for artifacts: use a file://, pickled://, "
+            "sqlite:// or postgresql:// store"
+        )
+
+    def _artifact_index(self, uid: str) -> dict[str, Any]:
+        with self._transaction(write=False) as state:
+            doc = state["trials"].get(uid)
+            if doc is None:
+                raise TrialNotFound(f"no trial {uid!r} in this store")
+            return dict(doc.get("artifacts") or {})
+
+    def put_artifact(
+        self,
+        trial: Trial,
+        name: str,
+        source: ArtifactSource,
+        media_type: str | None = None,
+    ) -> ArtifactInfo:
+        """Copy the bytes into the artifact folder, then record them in the trial document."""
+        checked_name(name)
+        blobs = self._artifact_blobs()
+        self._artifact_index(trial.uid)  # refuse an unknown trial before copying anything
+        with opened(source) as file:
+            sha256, size = blobs.put(file)
+        info = ArtifactInfo(
+            trial.uid, name, size, sha256, time.time(), media_type or guess_media_type(name)
+        )
+        with self._transaction(write=True) as state:
+            doc = self._trial_doc(state, trial.uid)
+            index = {**(doc.get("artifacts") or {}), name: info.to_doc()}
+            self._undo.set(doc, "artifacts", index)
+        return info
+
+    def list_artifacts(self, trial: Trial) -> list[ArtifactInfo]:
+        """The entries of the trial document's ``artifacts``, by name."""
+        index = self._artifact_index(trial.uid)
+        return [ArtifactInfo.from_doc(trial.uid, index[name]) for name in sorted(index)]
+
+    def open_artifact(self, trial: Trial, name: str) -> Iterator[bytes]:
+        """The artifact's bytes from the folder, chunk by chunk, digest checked."""
+        entry = self._artifact_index(trial.uid).get(name)
+        if entry is None:
+            raise ArtifactNotFound(f"trial {trial.uid!r} has no artifact {name!r}")
+        sha256 = str(entry["sha256"])
+        what = f"artifact {name!r} of trial {trial.uid}"
+        return verified(self._artifact_blobs().chunks(sha256), sha256, what)
 
     # ---- projects and groups --------------------------------------------------------------
 

@@ -73,6 +73,7 @@ import uuid
 from typing import Any
 
 from track.errors import ConfigurationError, UnusableStore
+from track.persistence.artifacts import FolderBlobs
 from track.persistence.documents import DocumentStore, apply_batch, empty_state, upgrade_state
 from track.persistence.protocol import TrialBatch, record_applied
 from track.persistence.utils import URI, parse_uri
@@ -375,6 +376,10 @@ class FileProtocol(DocumentStore):
     def folder(self) -> str:
         """The folder of the store's file: spill files and other side files go beside it."""
         return os.path.dirname(self.path)
+
+    def _artifact_blobs(self) -> FolderBlobs:
+        """Artifact bytes go in ``<store file>.artifacts/`` beside the store's file."""
+        return FolderBlobs(self.path + ".artifacts")
 
     def defer_commits(self) -> None:
         """Switch to lazy mode (``eager=False``): writes stay in memory until :meth:`commit`."""

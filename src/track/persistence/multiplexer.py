@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
+from track.persistence.artifacts import ArtifactInfo, ArtifactSource
 from track.persistence.protocol import Protocol, TrialBatch
 from track.persistence.wrapping import WrappingProtocol
 from track.structure import Project, Trial, TrialGroup
@@ -112,6 +114,26 @@ class ProtocolMultiplexer(WrappingProtocol):
         """Remove the tags in every backend."""
         for backend in self.backends:
             backend.remove_trial_tags(uid, names)
+
+    def put_artifact(
+        self,
+        trial: Trial,
+        name: str,
+        source: ArtifactSource,
+        media_type: str | None = None,
+    ) -> ArtifactInfo:
+        """Store the artifact in every backend; the first backend's entry is returned.
+
+        An open file is read once per backend, from where it stood: it must be seekable.
+        """
+        rewind = None if isinstance(source, (str, os.PathLike)) else source
+        start = 0 if rewind is None else rewind.tell()
+        answers = []
+        for backend in self.backends:
+            if rewind is not None:
+                rewind.seek(start)
+            answers.append(backend.put_artifact(trial, name, source, media_type))
+        return answers[0]
 
     def fetch_and_update_trial(
         self, query: dict[str, Any], attr: str, *args: Any, **kwargs: Any

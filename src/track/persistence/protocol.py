@@ -16,6 +16,7 @@ from typing import Any
 
 from track.aggregators.aggregator import Aggregator, StatAggregator
 from track.errors import InvalidValue, TrialNotFound, WriteRefused
+from track.persistence.artifacts import ArtifactInfo, ArtifactSource, ArtifactsUnsupported
 from track.persistence.utils import URI
 from track.serialization import (
     jsonable_dict,
@@ -620,6 +621,36 @@ class Protocol:
         """Remove the named tags of a trial (names it does not have are ignored)."""
         raise NotImplementedError
 
+    # ---- artifacts (files stored content-addressed, see track.persistence.artifacts) --------
+
+    def put_artifact(
+        self,
+        trial: Trial,
+        name: str,
+        source: ArtifactSource,
+        media_type: str | None = None,
+    ) -> ArtifactInfo:
+        """Store a file (an open binary file or a path) as ``trial``'s artifact ``name``.
+
+        The bytes are streamed in chunks and kept once per distinct content (sha256); an
+        artifact already called ``name`` is replaced in the index. ``media_type`` defaults to
+        a guess from ``name``. Synchronous: it returns once the bytes are stored.
+        """
+        raise ArtifactsUnsupported(artifacts_unsupported(self))
+
+    def list_artifacts(self, trial: Trial) -> list[ArtifactInfo]:
+        """The artifact index of ``trial``, by name."""
+        raise ArtifactsUnsupported(artifacts_unsupported(self))
+
+    def open_artifact(self, trial: Trial, name: str) -> Iterator[bytes]:
+        """The bytes of ``trial``'s artifact ``name``, chunk by chunk, digest checked.
+
+        Raises :class:`~track.persistence.artifacts.ArtifactNotFound` at once when there is
+        no such artifact, and :class:`~track.persistence.artifacts.CorruptArtifact` after the
+        last chunk when the bytes do not match the recorded sha256.
+        """
+        raise ArtifactsUnsupported(artifacts_unsupported(self))
+
     # ---- side files and commits ---------------------------------------------------------
 
     @property
@@ -646,6 +677,14 @@ class Protocol:
 
     def close(self) -> None:
         """Release connections and files."""
+
+
+def artifacts_unsupported(store: Protocol) -> str:
+    """Why ``store`` refuses artifacts, and which stores keep them."""
+    return (
+        f"{type(store).__name__} does not store artifacts: file://, pickled://, sqlite:// and "
+        "postgresql:// stores do (not yet through a track server, socket://)"
+    )
 
 
 def check_update_method(attr: str, allowed: frozenset[str]) -> None:

@@ -14,9 +14,10 @@ write, whichever method made it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+from track.persistence.artifacts import ArtifactInfo, ArtifactSource
 from track.persistence.protocol import MetricSummary, Protocol, TrialBatch
 from track.persistence.utils import URI
 from track.structure import Project, Trial, TrialGroup
@@ -148,6 +149,16 @@ class WrappingProtocol(Protocol):
         """Remove tags in the wrapped store."""
         self.inner.remove_trial_tags(uid, names)
 
+    def put_artifact(
+        self,
+        trial: Trial,
+        name: str,
+        source: ArtifactSource,
+        media_type: str | None = None,
+    ) -> ArtifactInfo:
+        """Store the artifact in the wrapped store."""
+        return self.inner.put_artifact(trial, name, source, media_type)
+
     # ---- reads --------------------------------------------------------------------------
 
     def get_project(self, project: Project) -> Project | None:
@@ -185,3 +196,11 @@ class WrappingProtocol(Protocol):
     def fetch_projects(self, query: dict[str, Any] | None) -> list[Project]:
         """Read from the wrapped store."""
         return self.inner.fetch_projects(query)
+
+    def list_artifacts(self, trial: Trial) -> list[ArtifactInfo]:
+        """Read from the wrapped store."""
+        return self.inner.list_artifacts(trial)
+
+    def open_artifact(self, trial: Trial, name: str) -> Iterator[bytes]:
+        """Read from the wrapped store."""
+        return self.inner.open_artifact(trial, name)

@@ -23,3 +23,7 @@ ALTER TABLE trial_group ADD COLUMN tags JSONB;
 ALTER TABLE series ADD COLUMN min_value DOUBLE PRECISION;
 ALTER TABLE series ADD COLUMN max_value DOUBLE PRECISION;
 UPDATE series SET min_value = (SELECT MIN(NULLIF(value, 'NaN')) FROM points WHERE points.series_id = series.id), max_value = (SELECT MAX(NULLIF(value, 'NaN')) FROM points WHERE points.series_id = series.id);
+-- migration 5
+CREATE TABLE artifacts (trial_id BIGINT NOT NULL, name TEXT NOT NULL, size BIGINT NOT NULL, sha256 TEXT NOT NULL, time DOUBLE PRECISION NOT NULL, media_type TEXT NOT NULL, PRIMARY KEY (trial_id, name));
+CREATE INDEX artifacts_sha256 ON artifacts (sha256);
+CREATE TABLE artifact_chunks (sha256 TEXT NOT NULL, chunk BIGINT NOT NULL, data BYTEA NOT NULL, PRIMARY KEY (sha256, chunk));

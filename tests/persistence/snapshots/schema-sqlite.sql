@@ -23,3 +23,7 @@ ALTER TABLE trial_group ADD COLUMN tags TEXT;
 ALTER TABLE series ADD COLUMN min_value ;
 ALTER TABLE series ADD COLUMN max_value ;
 UPDATE series SET min_value = (SELECT MIN(value) FROM points WHERE points.series_id = series.id), max_value = (SELECT MAX(value) FROM points WHERE points.series_id = series.id);
+-- migration 5
+CREATE TABLE artifacts (trial_id INTEGER NOT NULL, name TEXT NOT NULL, size INTEGER NOT NULL, sha256 TEXT NOT NULL, time REAL NOT NULL, media_type TEXT NOT NULL, PRIMARY KEY (trial_id, name)) WITHOUT ROWID;
+CREATE INDEX artifacts_sha256 ON artifacts (sha256);
+CREATE TABLE artifact_chunks (sha256 TEXT NOT NULL, chunk INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (sha256, chunk)) WITHOUT ROWID;

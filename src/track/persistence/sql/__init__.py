@@ -14,14 +14,28 @@ full series on demand.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, BinaryIO, TypeVar
 
 from track.errors import InvalidValue
 from track.liveness import HEARTBEAT_KEY, INTERVAL_KEY, STALE_AFTER_INTERVALS
+from track.persistence.artifacts import (
+    ArtifactInfo,
+    ArtifactNotFound,
+    ArtifactSource,
+    ArtifactsUnsupported,
+    FolderBlobs,
+    checked_name,
+    guess_media_type,
+    opened,
+    read_chunks,
+    verified,
+)
 from track.persistence.existing import require_schema, require_sqlite_file
 from track.persistence.protocol import (
     GROUP_UPDATE_METHODS,
@@ -311,6 +325,7 @@ class SQLProtocol(Protocol):
             )
             cur.run("DELETE FROM series WHERE trial_id = ?", trial_id)
             cur.run("DELETE FROM membership WHERE trial_id = ?", trial_id)
+            cur.run("DELETE FROM artifacts WHERE trial_id = ?", trial_id)
             cur.run("DELETE FROM trials WHERE id = ?", trial_id)
         return len(ids)
 
@@ -405,6 +420,142 @@ class SQLProtocol(Protocol):
         """Remove the named tags of a stored trial."""
         drop = set(names)
         self._edit_json(uid, "tags", lambda tags: {k: v for k, v in tags.items() if k not in drop})
+
+    # ---- artifacts: the index in ``artifacts``; bytes beside SQLite's file, else chunks ------
+
+    @staticmethod
+    def _trial_exists(cur: Cursor, uid: str) -> None:
+        if cur.one("SELECT 1 FROM trials WHERE uid = ?", uid) is None:
+            raise TrialNotFound(f"no trial {uid!r} in this store")
+
+    def _artifact_blobs(self) -> FolderBlobs | None:
+        """SQLite keeps artifact bytes in ``<database file>.artifacts/``; a server, in rows."""
+        if self.path is None:
+            return None
+        if self.path == ":memory:":
+            raise ArtifactsUnsupported("an in-memory SQLite store has no folder for artifacts")
+        return FolderBlobs(os.path.abspath(self.path) + ".artifacts")
+
+    def _put_chunks(self, file: BinaryIO) -> tuple[str, int, str]:
+        """Insert ``file`` as rows of ``artifact_chunks`` under a partial key, one per chunk.
+
+        Each chunk is its own short transaction, so a large file holds no long transaction
+        and no more than one chunk in memory. Returns ``(sha256, size, partial key)``; the
+        caller settles the rows under the digest (:meth:`_settle_chunks`).
+        """
+        partial = f"partial:{uuid.uuid4().hex}"
+        digest, size = hashlib.sha256(), 0
+        insert = "INSERT INTO artifact_chunks (sha256, chunk, data) VALUES (?, ?, ?)"
+        try:
+            for number, chunk in enumerate(read_chunks(file)):
+                digest.update(chunk)
+                size += len(chunk)
+                self._run(_running(insert, partial, number, chunk))
+        except BaseException:
+            self._drop_partial(partial)
+            raise
+        return digest.hexdigest(), size, partial
+
+    def _drop_partial(self, partial: str) -> None:
+        self._run(lambda cur: cur.run("DELETE FROM artifact_chunks WHERE sha256 = ?", partial))
+
+    def _settle_chunks(self, cur: Cursor, sha256: str, partial: str) -> None:
+        """Keep the partial rows as the content ``sha256``, or drop them if it is stored already.
+
+        Serialized between writers (the schema lock) so two writers of the same content
+        cannot both rename their rows to it.
+        """
+        self.dialect.schema_lock(cur.raw)
+        held = cur.one("SELECT 1 FROM artifact_chunks WHERE sha256 = ? AND chunk = 0", sha256)
+        if held is not None:
+            cur.run("DELETE FROM artifact_chunks WHERE sha256 = ?", partial)
+        else:
+            cur.run("UPDATE artifact_chunks SET sha256 = ? WHERE sha256 = ?", sha256, partial)
+
+    def put_artifact(
+        self,
+        trial: Trial,
+        name: str,
+        source: ArtifactSource,
+        media_type: str | None = None,
+    ) -> ArtifactInfo:
+        """Store the bytes (folder or chunk rows), then index them in one transaction."""
+        checked_name(name)
+        blobs = self._artifact_blobs()
+        self._run(lambda cur: self._trial_exists(cur, trial.uid), write=False)
+        partial = None
+        with opened(source) as file:
+            if blobs is not None:
+                sha256, size = blobs.put(file)
+            else:
+                sha256, size, partial = self._put_chunks(file)
+        info = ArtifactInfo(
+            trial.uid, name, size, sha256, time.time(), media_type or guess_media_type(name)
+        )
+
+        def index(cur: Cursor) -> None:
+            if partial is not None:
+                self._settle_chunks(cur, sha256, partial)
+            (trial_id,) = self._lock_trial(cur, trial.uid)
+            cur.run("DELETE FROM artifacts WHERE trial_id = ? AND name = ?", trial_id, name)
+            cur.run(
+                "INSERT INTO artifacts (trial_id, name, size, sha256, time, media_type)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                trial_id,
+                name,
+                info.size,
+                info.sha256,
+                info.time,
+                info.media_type,
+            )
+
+        try:
+            self._run(index)
+        except BaseException:
+            if partial is not None:
+                self._drop_partial(partial)
+            raise
+        return info
+
+    def _artifact_rows(self, uid: str, name: str | None = None) -> list[ArtifactInfo]:
+        sql = (
+            "SELECT a.name, a.size, a.sha256, a.time, a.media_type FROM artifacts a"
+            " JOIN trials t ON t.id = a.trial_id WHERE t.uid = ?"
+        )
+        params: tuple[Any, ...] = (uid,)
+        if name is not None:
+            sql, params = sql + " AND a.name = ?", (uid, name)
+
+        def read(cur: Cursor) -> list[ArtifactInfo]:
+            self._trial_exists(cur, uid)
+            rows = cur.all(sql + " ORDER BY a.name", *params)
+            return [ArtifactInfo(uid, r[0], int(r[1]), r[2], float(r[3]), r[4]) for r in rows]
+
+        return self._run(read, write=False)
+
+    def list_artifacts(self, trial: Trial) -> list[ArtifactInfo]:
+        """The trial's rows of ``artifacts``, by name."""
+        return self._artifact_rows(trial.uid)
+
+    def open_artifact(self, trial: Trial, name: str) -> Iterator[bytes]:
+        """The artifact's bytes, chunk by chunk (one short read per chunk), digest checked."""
+        found = self._artifact_rows(trial.uid, name)
+        if not found:
+            raise ArtifactNotFound(f"trial {trial.uid!r} has no artifact {name!r}")
+        sha256 = found[0].sha256
+        blobs = self._artifact_blobs()
+        chunks = blobs.chunks(sha256) if blobs is not None else self._stored_chunks(sha256)
+        return verified(chunks, sha256, f"artifact {name!r} of trial {trial.uid}")
+
+    def _stored_chunks(self, sha256: str) -> Iterator[bytes]:
+        select = "SELECT data FROM artifact_chunks WHERE sha256 = ? AND chunk = ?"
+        number = 0
+        while True:
+            row = self._run(_reading(select, sha256, number), write=False)
+            if row is None:
+                return
+            yield bytes(row[0])
+            number += 1
 
     # ---- projects and groups ------------------------------------------------------------
 
@@ -715,3 +866,13 @@ class SQLProtocol(Protocol):
         """Close the connection."""
         with self._lock:
             self._conn.close()
+
+
+def _running(sql: str, *params: Any) -> Callable[[Cursor], None]:
+    """A transaction body running one statement with these parameters (bound now, not later)."""
+    return lambda cur: cur.run(sql, *params)
+
+
+def _reading(sql: str, *params: Any) -> Callable[[Cursor], Any]:
+    """A transaction body reading one row with these parameters (bound now, not later)."""
+    return lambda cur: cur.one(sql, *params)

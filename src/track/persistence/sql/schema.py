@@ -17,6 +17,8 @@ Tables (``{...}`` are the dialect's types)::
     points(series_id, seq, step..., value, time)   -- one row per metric point
     applied(writer, first_seq, last_seq)        -- exactly-once batches: ranges of applied seqs
     requests(id, kind, uid)                     -- exactly-once reservations (fetch_and_update_once)
+    artifacts(trial_id, name, size, sha256, time, media_type)  -- each trial's artifact index
+    artifact_chunks(sha256, chunk, data)        -- artifact bytes on database servers (1 MiB rows)
 
 ``trials.stale_after`` is ``metadata.heartbeat + STALE_AFTER_INTERVALS * heartbeat_interval``,
 kept in a column so that queries apply the liveness rule without parsing JSON.
@@ -86,6 +88,16 @@ MIGRATIONS: list[list[str]] = [
         " WHERE points.series_id = series.id), max_value = (SELECT MAX({ordered_value})"
         " FROM points WHERE points.series_id = series.id)",
     ],
+    # 5: artifacts: each trial's index, and the bytes as 1 MiB chunks keyed by content digest
+    #    (used by database servers; SQLite keeps the bytes in a folder beside its file)
+    [
+        "CREATE TABLE artifacts (trial_id {bigint} NOT NULL, name TEXT NOT NULL,"
+        " size {bigint} NOT NULL, sha256 TEXT NOT NULL, time {real} NOT NULL,"
+        " media_type TEXT NOT NULL, PRIMARY KEY (trial_id, name)){suffix}",
+        "CREATE INDEX artifacts_sha256 ON artifacts (sha256)",
+        "CREATE TABLE artifact_chunks (sha256 TEXT NOT NULL, chunk {bigint} NOT NULL,"
+        " data {blob} NOT NULL, PRIMARY KEY (sha256, chunk)){suffix}",
+    ],
 ]
 
 #: The schema version this code writes.
@@ -105,6 +117,7 @@ def migration_statements(dialect: Dialect, version: int) -> list[str]:
         "real_or_any": "" if dialect.name == "sqlite" else dialect.real,
         "ordered_value": dialect.ordered_value,
         "suffix": dialect.table_suffix,
+        "blob": "BLOB" if dialect.name == "sqlite" else "BYTEA",
     }
     return [statement.format(**types) for statement in MIGRATIONS[version - 1]]
 
