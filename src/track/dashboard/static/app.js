@@ -162,7 +162,7 @@ async function trialsView(params) {
   setCrumbs(["projects", "#/"], ...(project ? [[project, "#/project/" + encodeURIComponent(project)]] : []), ["trials"]);
   const state = { sort: params.get("sort") || "start_time", order: params.get("order") || "desc",
                   where: params.get("where") || "", offset: +(params.get("offset") || 0), limit: +(params.get("limit") || 50) };
-  const selected = new Set();
+  const selected = new Set((params.get("selected") || "").split(",").filter(Boolean));
   const filter = el("input", { type: "text", id: "filter", value: state.where,
                                placeholder: "filter: parameters.lr>0.01 status=completed  (or JSON)" });
   const compare = el("button", { id: "compare", class: "primary", disabled: "",
@@ -171,6 +171,15 @@ async function trialsView(params) {
   const table = el("div", { class: "table-wrap" });
   const pager = el("div", { class: "pager" });
   const apply = () => { state.where = filter.value; state.offset = 0; load(); };
+  const showSelection = () => {
+    compare.disabled = selected.size < 2;
+    compare.textContent = selected.size ? `Compare selected (${selected.size})` : "Compare selected";
+  };
+  const select = (uid, on) => {
+    if (on) selected.add(uid); else selected.delete(uid);
+    showSelection();
+    history.replaceState(null, "", "#/trials?" + query());
+  };
   filter.addEventListener("keydown", (e) => { if (e.key === "Enter") apply(); });
   const searchLink = group ? el("a", { href: `#/search?project=${encodeURIComponent(project || "")}&group=${encodeURIComponent(group)}` }, "search view") : null;
   show(el("h1", {}, "Trials"), el("div", { class: "toolbar" }, filter, el("button", { id: "apply", onclick: apply }, "Filter"), compare, searchLink),
@@ -181,6 +190,7 @@ async function trialsView(params) {
     if (project) q.set("project", project);
     if (group) q.set("group", group);
     if (state.where) q.set("where", state.where);
+    if (selected.size) q.set("selected", [...selected].join(","));
     return q;
   }
 
@@ -194,10 +204,10 @@ async function trialsView(params) {
     const head = el("tr", {}, el("th", {}), columns.map(([key, text]) => el("th", {
       class: "sortable" + (state.sort === key ? " sorted " + state.order : ""), "data-column": key,
       onclick: () => { state.order = state.sort === key && state.order === "desc" ? "asc" : "desc"; state.sort = key; load(); } }, text)));
+    showSelection();
     const rows = page.rows.map((row) => el("tr", { "data-uid": row.uid },
       el("td", {}, el("input", { type: "checkbox", checked: selected.has(row.uid) ? "" : null,
-        onchange: (e) => { e.target.checked ? selected.add(row.uid) : selected.delete(row.uid); compare.disabled = selected.size < 2;
-                           compare.textContent = `Compare selected (${selected.size})`; } })),
+        onchange: (e) => select(row.uid, e.target.checked) })),
       el("td", {}, el("a", { href: "#/trial/" + row.uid }, row.name || shortUid(row.uid))),
       el("td", {}, badge(row.status)), el("td", {}, fmt(row.start_time, "time")),
       el("td", { class: "num" }, fmt(row.duration, "duration")),
@@ -218,6 +228,53 @@ async function trialsView(params) {
 
 // ---- charts ---------------------------------------------------------------------------
 
+// What a chart view shows, read from and written back to the URL hash so a link restores it:
+// smoothing weight, x axis, metrics drawn in log scale, grouping parameters, metric filter,
+// metric sections opened or closed by hand.
+function chartState(params) {
+  const list = (key) => (params.get(key) || "").split(",").filter(Boolean);
+  const smooth = Math.min(Math.max(Number(params.get("smooth")) || 0, 0), 0.99);
+  return { smooth, x: ["step", "wall", "relative"].includes(params.get("x")) ? params.get("x") : "step",
+           log: new Set(list("log")), group: list("groupby"), find: params.get("find") || "",
+           open: new Set(list("open")), closed: new Set(list("closed")) };
+}
+
+// The state as hash parameters (defaults left out, so plain links stay short).
+function stateParams(state, extra = {}) {
+  const q = new URLSearchParams(extra);
+  if (state.smooth) q.set("smooth", String(state.smooth));
+  if (state.x !== "step") q.set("x", state.x);
+  for (const [key, name] of [["log", "log"], ["group", "groupby"], ["open", "open"], ["closed", "closed"]]) {
+    const values = [...state[key]];
+    if (values.length) q.set(name, values.join(","));
+  }
+  if (state.find) q.set("find", state.find);
+  return q;
+}
+
+// Record the view in the address bar without re-routing (replaceState fires no hashchange).
+function remember(path, query) {
+  const text = query.toString();
+  history.replaceState(null, "", "#" + path + (text ? "?" + text : ""));
+}
+
+// TensorBoard's debiased exponential moving average; NaN and infinities pass through unsmoothed.
+function ema(values, weight) {
+  let last = 0, count = 0;
+  return values.map((value) => {
+    if (!Number.isFinite(value)) return value;
+    last = last * weight + (1 - weight) * value;
+    count += 1;
+    return last / (1 - Math.pow(weight, count));
+  });
+}
+
+// "#rrggbb" as an rgba() colour of the given opacity (for bands).
+function fade(hex, alpha) {
+  const n = parseInt(hex.slice(1), 16);
+  return `rgba(${n >> 16},${(n >> 8) & 255},${n & 255},${alpha})`;
+}
+
 function axisFor(mode) {
   return { step: { title: "step" }, wall: { title: "wall time", type: "date" }, relative: { title: "seconds" } }[mode];
 }
@@ -228,23 +285,104 @@ function xValues(series, mode, origin) {
   return series.step;
 }
 
-function drawChart(node, metric, traces, mode, log) {
-  const layout = { title: { text: plain(metric), font: { size: 14 } }, margin: { l: 55, r: 15, t: 36, b: 40 },
-                   xaxis: axisFor(mode), yaxis: { type: log ? "log" : "linear" }, showlegend: traces.length > 1,
-                   legend: { orientation: "h", y: -0.2 }, paper_bgcolor: "#fff", plot_bgcolor: "#fff" };
-  Plotly.react(node, traces, layout, PLOT_CONFIG);
+// Plotly traces for lines {x, y, name, color, lo?, hi?}: a min–max band under a line when it
+// has one, and with smoothing on the raw line kept faint under its smoothed curve. Each trace's
+// `meta` says what it is: "line" (unsmoothed), "raw", "smoothed", "band-low" or "band-high".
+function plotTraces(lines, weight) {
+  const traces = [];
+  for (const line of lines) {
+    const base = { x: line.x, type: "scatter", mode: "lines", legendgroup: line.name };
+    if (line.lo) {
+      const edge = { width: 0, color: line.color };
+      traces.push({ ...base, y: line.lo, line: edge, showlegend: false, hoverinfo: "skip", meta: "band-low" });
+      traces.push({ ...base, y: line.hi, line: edge, fill: "tonexty", fillcolor: fade(line.color, 0.18),
+                    showlegend: false, hoverinfo: "skip", meta: "band-high" });
+    }
+    if (weight > 0) {
+      traces.push({ ...base, y: line.y, name: line.name, line: { color: line.color, width: 1 }, opacity: 0.25,
+                    showlegend: false, hoverinfo: "skip", meta: "raw" });
+      traces.push({ ...base, y: ema(line.y, weight), name: line.name, line: { color: line.color, width: 1.5 },
+                    meta: "smoothed" });
+    } else {
+      traces.push({ ...base, y: line.y, name: line.name, line: { color: line.color, width: 1.5 }, meta: "line" });
+    }
+  }
+  return traces;
 }
 
-function chartControls(onChange) {
-  const mode = el("select", { id: "xmode", onchange: onChange },
+function drawChart(node, title, lines, state) {
+  const box = node.parentElement.querySelector(".chart-log");
+  if (box) box.checked = state.log.has(node.dataset.metric);
+  const layout = { title: { text: plain(title), font: { size: 14 } }, margin: { l: 55, r: 15, t: 36, b: 40 },
+                   xaxis: axisFor(state.x), yaxis: { type: state.log.has(node.dataset.metric) ? "log" : "linear" },
+                   showlegend: lines.length > 1, legend: { orientation: "h", y: -0.2 },
+                   paper_bgcolor: "#fff", plot_bgcolor: "#fff" };
+  Plotly.react(node, plotTraces(lines, state.smooth), layout, PLOT_CONFIG);
+}
+
+// The toolbar over the charts: x axis, log scale for every chart, smoothing slider.
+function chartControls(state, names, onChange) {
+  const mode = el("select", { id: "xmode", onchange: () => { state.x = mode.value; onChange(); } },
                   el("option", { value: "step" }, "x: step"), el("option", { value: "wall" }, "x: wall time"),
                   el("option", { value: "relative" }, "x: relative time"));
-  const log = el("input", { type: "checkbox", id: "logscale", onchange: onChange });
-  return { mode, log, node: el("div", { class: "toolbar" }, mode, el("label", {}, log, " log scale")) };
+  mode.value = state.x;
+  const log = el("input", { type: "checkbox", id: "logscale", onchange: () => {
+    state.log = new Set(log.checked ? names() : []);
+    onChange();
+  } });
+  log.checked = names().length > 0 && names().every((name) => state.log.has(name));
+  const shown = el("output", { id: "smoothing-value" });
+  const smooth = el("input", { type: "range", id: "smoothing", min: "0", max: "0.99", step: "0.01",
+                               value: String(state.smooth), title: "EMA smoothing weight (0 = off)" });
+  const showSmooth = () => { shown.textContent = state.smooth ? state.smooth.toFixed(2) : "off"; };
+  smooth.addEventListener("input", () => { state.smooth = Number(smooth.value); showSmooth(); onChange(); });
+  showSmooth();
+  const node = el("div", { class: "toolbar" }, mode, el("label", {}, log, " log scale"),
+                  el("label", { class: "smoothing" }, "smoothing ", smooth, shown));
+  return { mode, log, smooth, node };
 }
 
-function chartGrid(names) {
-  return el("div", { class: "charts" }, names.map((name) => el("div", { class: "chart", "data-metric": name })));
+// The metrics panel: a search box filtering metric names, then one chart per metric, grouped by
+// the prefix before the first "/" (train/, val/, system/...) in sections that fold; system/*
+// starts folded. Each chart has its own log-scale box. `charts()` lists the plotly divs.
+function metricsPanel(names, state, onChange) {
+  const cell = (name) => {
+    const log = el("input", { type: "checkbox", class: "chart-log", checked: state.log.has(name) ? "" : null,
+                              onchange: () => { if (log.checked) state.log.add(name); else state.log.delete(name); onChange(); } });
+    return el("div", { class: "chart-cell", "data-name": name },
+              el("label", { class: "chart-options muted" }, log, " log"), el("div", { class: "chart", "data-metric": name }));
+  };
+  const prefixes = new Map();
+  for (const name of names) {
+    const prefix = name.includes("/") ? name.slice(0, name.indexOf("/")) : "";
+    if (!prefixes.has(prefix)) prefixes.set(prefix, []);
+    prefixes.get(prefix).push(name);
+  }
+  const sections = [...prefixes].map(([prefix, members]) => {
+    const grid = el("div", { class: "charts" }, members.map(cell));
+    if (!prefix) return el("div", { class: "metric-group", "data-prefix": "" }, grid);
+    const open = state.open.has(prefix) || (prefix !== "system" && !state.closed.has(prefix));
+    const section = el("details", { class: "metric-group", "data-prefix": prefix, open: open ? "" : null },
+                       el("summary", {}, `${prefix}/ (${members.length})`), grid);
+    section.addEventListener("toggle", () => {
+      state.open.delete(prefix);
+      state.closed.delete(prefix);
+      if (section.open && prefix === "system") state.open.add(prefix);
+      if (!section.open && prefix !== "system") state.closed.add(prefix);
+      onChange();  // a chart drawn while folded needs its real width
+    });
+    return section;
+  });
+  const find = el("input", { type: "search", id: "metric-filter", placeholder: "filter metrics", value: state.find });
+  const filter = () => {
+    const text = find.value.trim().toLowerCase();
+    for (const node of panel.querySelectorAll(".chart-cell")) node.hidden = !node.dataset.name.toLowerCase().includes(text);
+    for (const section of sections) section.hidden = !section.querySelector(".chart-cell:not([hidden])");
+  };
+  find.addEventListener("input", () => { state.find = find.value.trim(); filter(); onChange(); });
+  const panel = el("div", { class: "metrics-panel" }, names.length > 1 ? find : null, sections);
+  filter();
+  return { node: panel, charts: () => [...panel.querySelectorAll(".chart[data-metric]")] };
 }
 
 // ---- trial page -----------------------------------------------------------------------
@@ -312,25 +450,26 @@ function editPanel(trial, onSaved) {
        el("button", { class: "danger", id: "edit-delete", onclick: remove }, "Delete trial…"), message));
 }
 
-async function trialView(uid) {
+async function trialView(uid, params) {
   setCrumbs(["projects", "#/"], ["trial"]);
   let trial = await api("trials/" + encodeURIComponent(uid));
   let series = await api("trials/" + encodeURIComponent(uid) + "/metrics");
-  const controls = chartControls(() => draw());
-  const charts = chartGrid(Object.keys(series).sort());
+  const state = chartState(params);
+  const controls = chartControls(state, () => Object.keys(series), () => draw());
+  let panel = metricsPanel(Object.keys(series).sort(), state, () => draw());
   const header = el("div");
   const details = el("div");
   const editor = el("div");
-  show(header, controls.node, charts, details, editor);
+  show(header, controls.node, panel.node, details, editor);
 
   function draw() {
+    remember("/trial/" + encodeURIComponent(uid), stateParams(state));
     const first = Math.min(...Object.values(series).map((s) => s.time[0] ?? Infinity));
-    for (const node of charts.children) {
+    for (const node of panel.charts()) {
       const s = series[node.dataset.metric];
-      const trace = { x: xValues(s, controls.mode.value, first), y: s.value, type: "scatter", mode: "lines",
-                      name: plain(node.dataset.metric), line: { color: COLORS[0], width: 1.5 } };
+      const line = { x: xValues(s, state.x, first), y: s.value, name: plain(node.dataset.metric), color: COLORS[0] };
       drawChart(node, node.dataset.metric + (s.total > s.value.length ? ` (${s.value.length} of ${s.total} points)` : ""),
-                [trace], controls.mode.value, controls.log.checked);
+                [line], state);
     }
   }
 
@@ -372,7 +511,11 @@ async function trialView(uid) {
       series = await api("trials/" + encodeURIComponent(uid) + "/metrics");
     } catch (error) { fail(error); return; }
     const names = Object.keys(series).sort();
-    if (names.length !== charts.children.length) charts.replaceChildren(...chartGrid(names).children);
+    if (names.join("\n") !== panel.charts().map((n) => n.dataset.metric).join("\n")) {
+      const fresh = metricsPanel(names, state, () => draw());
+      panel.node.replaceWith(fresh.node);
+      panel = fresh;
+    }
     render();
     draw();
     timer = setTimeout(poll, 2000);
@@ -388,31 +531,82 @@ async function compareView(params) {
   const trials = await Promise.all(uids.map((u) => api("trials/" + encodeURIComponent(u))));
   const series = await Promise.all(uids.map((u) => api("trials/" + encodeURIComponent(u) + "/metrics")));
   const names = [...new Set(series.flatMap((s) => Object.keys(s)))].sort();
-  const controls = chartControls(() => draw());
-  const charts = chartGrid(names);
+  const state = chartState(params);
+  const controls = chartControls(state, () => names, () => draw());
+  const panel = metricsPanel(names, state, () => draw());
   const parameters = [...new Set(trials.flatMap((t) => Object.keys(t.parameters)))].sort();
   const table = el("table", { id: "compare-table" },
     el("tr", {}, el("th", {}, "field"), trials.map((t, i) => el("th", { style: `color:${COLORS[i % COLORS.length]}` }, label(t)))),
     el("tr", {}, el("td", {}, "status"), trials.map((t) => el("td", {}, badge(t.status)))),
     parameters.map((p) => el("tr", {}, el("td", {}, p), trials.map((t) => el("td", { class: "num" }, fmt(t.parameters[p]))))),
     names.map((m) => el("tr", {}, el("td", {}, m + " (last)"), trials.map((t) => el("td", { class: "num" }, fmt(t.metrics[m]))))));
-  show(el("h1", {}, `Comparing ${trials.length} trials`), controls.node, charts,
+  const grouping = groupingControl(parameters, state, () => draw());
+  show(el("h1", {}, `Comparing ${trials.length} trials`), controls.node, grouping, panel.node,
        el("h2", {}, "Parameters and last values"), el("div", { class: "table-wrap" }, table));
 
   function draw() {
-    for (const node of charts.children) {
+    remember("/compare", stateParams(state, { uids: uids.join(",") }));
+    for (const node of panel.charts()) {
       const metric = node.dataset.metric;
-      const traces = [];
-      series.forEach((s, i) => {
+      const lines = state.group.length ? groupLines(trials, series.map((s) => s[metric]), state) : [];
+      if (!state.group.length) series.forEach((s, i) => {
         if (!s[metric]) return;
-        traces.push({ x: xValues(s[metric], controls.mode.value, s[metric].time[0]), y: s[metric].value,
-                      type: "scatter", mode: "lines", name: plain(label(trials[i])),
-                      line: { color: COLORS[i % COLORS.length], width: 1.5 } });
+        lines.push({ x: xValues(s[metric], state.x, s[metric].time[0]), y: s[metric].value,
+                     name: plain(label(trials[i])), color: COLORS[i % COLORS.length] });
       });
-      drawChart(node, metric, traces, controls.mode.value, controls.log.checked);
+      drawChart(node, metric, lines, state);
     }
   }
   draw();
+}
+
+const SEEDS = new Set(["seed", "random_seed"]);
+
+// Checkboxes choosing the parameters the compare view groups runs by, and "all but seed".
+function groupingControl(parameters, state, onChange) {
+  const boxes = parameters.map((p) => el("input", { type: "checkbox", "data-param": p,
+                                                     checked: state.group.includes(p) ? "" : null }));
+  const changed = () => { state.group = boxes.filter((b) => b.checked).map((b) => b.dataset.param); onChange(); };
+  boxes.forEach((b) => b.addEventListener("change", changed));
+  const allButSeed = el("button", { id: "group-but-seed", onclick: () => {
+    boxes.forEach((b) => { b.checked = !SEEDS.has(b.dataset.param); });
+    changed();
+  } }, "all but seed");
+  return el("div", { class: "toolbar", id: "grouping" }, el("span", { class: "muted" }, "group by:"),
+            boxes.map((b) => el("label", {}, b, " " + b.dataset.param)),
+            parameters.some((p) => SEEDS.has(p)) ? allButSeed : null);
+}
+
+// One line per group of runs (same values of the grouping parameters): the mean over the runs
+// that have each step, with the min and max as a band; named "lr=0.1 (3)".
+function groupLines(trials, metricSeries, state) {
+  const groups = new Map();
+  trials.forEach((trial, i) => {
+    if (!metricSeries[i]) return;
+    const key = state.group.map((p) => `${p}=${JSON.stringify(trial.parameters[p] ?? null)}`).join(", ");
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(metricSeries[i]);
+  });
+  const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  return [...groups].map(([key, members], g) => {
+    const cells = new Map();
+    for (const s of members) {
+      s.step.forEach((step, j) => {
+        if (!cells.has(step)) cells.set(step, { values: [], times: [], relative: [] });
+        const cell = cells.get(step);
+        cell.values.push(s.value[j]);
+        cell.times.push(s.time[j]);
+        cell.relative.push(s.time[j] - s.time[0]);
+      });
+    }
+    const steps = [...cells.keys()].sort((a, b) => a - b);
+    const at = steps.map((step) => cells.get(step));
+    const x = state.x === "wall" ? at.map((c) => new Date(mean(c.times) * 1000))
+            : state.x === "relative" ? at.map((c) => mean(c.relative)) : steps;
+    return { x, y: at.map((c) => mean(c.values)), lo: at.map((c) => Math.min(...c.values)),
+             hi: at.map((c) => Math.max(...c.values)), name: plain(`${key} (${members.length})`),
+             color: COLORS[g % COLORS.length] };
+  });
 }
 
 // ---- search view ----------------------------------------------------------------------
@@ -468,7 +662,7 @@ async function route() {
     if (!parts.length) await projectsView();
     else if (parts[0] === "project") await projectView(parts[1]);
     else if (parts[0] === "trials") await trialsView(params);
-    else if (parts[0] === "trial") await trialView(parts[1]);
+    else if (parts[0] === "trial") await trialView(parts[1], params);
     else if (parts[0] === "compare") await compareView(params);
     else if (parts[0] === "search") await searchView(params);
     else show(el("p", { class: "error" }, "no such page"));
