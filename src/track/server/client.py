@@ -19,6 +19,7 @@ also ``TRACK_SERVER_TIMEOUT``, default 60), ``read_timeout`` (default 60), ``spi
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import socket
@@ -26,11 +27,21 @@ import ssl
 import sys
 import threading
 import uuid
-from collections.abc import Sequence
-from typing import Any, cast
+from collections.abc import Iterator, Sequence
+from typing import Any, BinaryIO, cast
 
 from track.configuration import options
 from track.errors import ConfigurationError, InvalidValue, NotFound, ServerError
+from track.persistence.artifacts import (
+    CHUNK_SIZE,
+    ArtifactInfo,
+    ArtifactNotFound,
+    ArtifactSource,
+    CorruptArtifact,
+    checked_name,
+    opened,
+    verified,
+)
 from track.persistence.protocol import (
     MetricSummary,
     Protocol,
@@ -133,7 +144,17 @@ class RemoteTrialNotFound(RPCCallFailure, TrialNotFound):
     """The write names a trial, project or group the server's store does not hold."""
 
 
+class RemoteArtifactNotFound(RPCCallFailure, ArtifactNotFound):
+    """The trial has no artifact of that name on the server."""
+
+
+class RemoteCorruptArtifact(RPCCallFailure, CorruptArtifact):
+    """The server refused an upload whose bytes miss its digest, or holds corrupt bytes."""
+
+
 ERRORS: dict[str, type[RPCCallFailure]] = {
+    "artifact_not_found": RemoteArtifactNotFound,
+    "corrupt": RemoteCorruptArtifact,
     "not_found": RemoteTrialNotFound,
     "refused": RemoteWriteRefused,
     "key": RemoteKeyError,
@@ -448,6 +469,104 @@ class SocketClient(Protocol):
         """Close the connection."""
         with self._lock:
             self._drop()
+
+    # ---- artifacts (see track.server.transfers) ------------------------------------------
+
+    def put_artifact(
+        self,
+        trial: Trial,
+        name: str,
+        source: ArtifactSource,
+        media_type: str | None = None,
+        upload_id: str | None = None,
+    ) -> ArtifactInfo:
+        """Upload a file in chunks of CHUNK_SIZE (one request each); never held whole.
+
+        The server keeps the chunks under ``upload_id`` (default: a fresh one) and stores the
+        file once the last chunk, carrying the sha256, arrives. Each reply says how many bytes
+        the server holds: after a reconnect, or when a new process passes the ``upload_id`` of
+        an interrupted upload, only the rest is sent.
+        """
+        checked_name(name)
+        upload = upload_id or uuid.uuid4().hex
+        ref = wire.TrialRef(_hash=trial.hash, revision=trial.revision)
+        with opened(source) as file:
+            start = file.tell() if file.seekable() else 0
+            held = self.upload_held(upload)
+            digest, position = self._rewind(file, start, held, hashlib.sha256(), 0)
+            chunk = file.read(CHUNK_SIZE)
+            while True:
+                following = file.read(CHUNK_SIZE) if chunk else b""
+                sent = digest.copy()
+                sent.update(chunk)
+                final = None
+                if not following:
+                    final = {
+                        "trial": ref,
+                        "name": name,
+                        "sha256": sent.hexdigest(),
+                        "size": position + len(chunk),
+                        "media_type": media_type,
+                    }
+                reply = self._call("artifact_upload_chunk", upload, position, chunk, final)
+                digest, position = sent, position + len(chunk)
+                if "info" in reply:
+                    return ArtifactInfo.from_doc(trial.uid, reply["info"])
+                if reply["held"] != position:
+                    digest, position = self._rewind(file, start, reply["held"], digest, position)
+                    following = file.read(CHUNK_SIZE)
+                chunk = following
+
+    def upload_held(self, upload_id: str) -> int:
+        """How many bytes of the upload ``upload_id`` the server holds (0: none, or finished)."""
+        return int(self._call("artifact_upload_status", upload_id))
+
+    def _rewind(
+        self, file: BinaryIO, start: int, held: int, digest: Any, position: int
+    ) -> tuple[Any, int]:
+        """Hash the file up to the ``held`` bytes the server has; returns ``(digest, held)``."""
+        if held < position:  # the server lost bytes (e.g. a restart): start over from held
+            if not file.seekable():
+                raise ServerError(
+                    f"the server holds {held} bytes of this upload, not {position}, and the "
+                    "source cannot seek back"
+                )
+            file.seek(start)
+            digest, position = hashlib.sha256(), 0
+        elif position and held > position:
+            raise ServerError(f"the server holds {held} bytes of this upload, more than sent")
+        while position < held:
+            chunk = file.read(min(CHUNK_SIZE, held - position))
+            if not chunk:
+                raise InvalidValue(
+                    f"the server holds {held} bytes of upload {file!r}: more than the file"
+                )
+            digest.update(chunk)
+            position += len(chunk)
+        return digest, position
+
+    def list_artifacts(self, trial: Trial) -> list[ArtifactInfo]:
+        """The trial's artifact index on the server (one request)."""
+        ref = wire.TrialRef(_hash=trial.hash, revision=trial.revision)
+        docs = cast("list[dict[str, Any]]", self._call("list_artifacts", ref))
+        return [ArtifactInfo.from_doc(trial.uid, doc) for doc in docs]
+
+    def open_artifact(self, trial: Trial, name: str) -> Iterator[bytes]:
+        """The artifact's bytes, one request per chunk (by offset), digest checked here too.
+
+        The first chunk is asked for at once, so an unknown name raises ArtifactNotFound here.
+        """
+        ref = wire.TrialRef(_hash=trial.hash, revision=trial.revision)
+        first = self._call("artifact_read", ref, name, 0)
+
+        def chunks() -> Iterator[bytes]:
+            reply, offset = first, 0
+            while reply["data"]:
+                yield reply["data"]
+                offset += len(reply["data"])
+                reply = self._call("artifact_read", ref, name, offset)
+
+        return verified(chunks(), first["sha256"], f"artifact {name!r} of trial {trial.uid}")
 
     # ---- reads --------------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from track.errors import ConfigurationError
 from track.persistence import get_protocol
+from track.persistence.artifacts import ArtifactNotFound, CorruptArtifact
 from track.persistence.protocol import (
     GROUP_UPDATE_METHODS,
     TRIAL_UPDATE_METHODS,
@@ -50,6 +51,7 @@ from track.persistence.protocol import (
 from track.persistence.utils import URI, parse_uri
 from track.server import auth, crypto, wire
 from track.server.client import CREATION_KEY
+from track.server.transfers import ARTIFACT_CALLS, Transfers, default_upload_dir
 from track.server.worker import READS, WRITES, StoreWorker
 
 if TYPE_CHECKING:  # cryptography is imported when the AES layer is set up, not with track
@@ -173,6 +175,8 @@ class ServerOptions:
     #: bytes of large frames read, decoded and answered at once (0: max_frame)
     frame_memory: int = 0
     drain_timeout: float = 30.0
+    #: folder of artifact uploads in progress (None: a private folder in the system's temp dir)
+    upload_dir: str | None = None
 
     def __post_init__(self) -> None:
         if self.security_layer in ("", "none", "None"):
@@ -203,6 +207,8 @@ class ServerOptions:
 def error_kind(error: BaseException) -> str:
     """The family of an error, so the client can raise the matching built-in type."""
     for kind, base in (
+        ("artifact_not_found", ArtifactNotFound),
+        ("corrupt", CorruptArtifact),
         ("not_found", TrialNotFound),
         ("refused", WriteRefused),
         ("key", KeyError),
@@ -251,6 +257,7 @@ class SocketServer:
         )
         self.identity: Ed25519PrivateKey | None = None
         self._worker: StoreWorker | None = None
+        self._transfers: Transfers | None = None
         self._replies: OrderedDict[tuple[str, str], tuple[int, dict[str, Any]]] = OrderedDict()
         self._running: dict[tuple[str, str, int], asyncio.Task[dict[str, Any]]] = {}
         self._connections: set[asyncio.Task[None]] = set()
@@ -335,6 +342,8 @@ class SocketServer:
         self._verify_slots = asyncio.Semaphore(self.options.max_verifications)
         self._decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="track-decode")
         self._worker = StoreWorker(self._store())
+        self._transfers = Transfers(self.options.upload_dir or default_upload_dir(), self._worker)
+        await loop.run_in_executor(None, self._transfers.sweep)
         tls = self._tls_context()
         server = await asyncio.start_server(
             self._handle,
@@ -698,6 +707,8 @@ class SocketServer:
             name = self._check(name, args, kwargs)
         except (TypeError, ValueError) as error:
             return {"id": rid, "error": {"kind": error_kind(error), "message": str(error)}}
+        if name in ARTIFACT_CALLS:  # idempotent by upload id and offset: never cached
+            return await self._transfer(rid, session, name, args)
         if name in READS:
             return await self._execute(rid, name, args, kwargs)
         remembered = self._replies.get(session)
@@ -730,10 +741,14 @@ class SocketServer:
     @staticmethod
     def _check(name: Any, args: Any, kwargs: Any) -> str:
         """The name of the method a request calls, once the request is checked."""
-        if not isinstance(name, str) or (name not in READS and name not in WRITES):
+        if not isinstance(name, str) or not (
+            name in READS or name in WRITES or name in ARTIFACT_CALLS
+        ):
             raise ValueError(f"{name!r} is not a callable method of the track server")
         if not isinstance(args, list) or not isinstance(kwargs, dict):
             raise TypeError("args must be a list and kwargs a map")
+        if name in ARTIFACT_CALLS and kwargs:
+            raise TypeError(f"{name} takes no keyword arguments")
         if name == "commit" and (args or kwargs):
             raise TypeError("commit takes no arguments over the network")
         if name in ("fetch_and_update_trial", "fetch_and_update_group"):
@@ -765,6 +780,17 @@ class SocketServer:
             if result is None:
                 result = await self._worker.submit(name, args, kwargs)
         except Exception as error:  # the store refused: tell the client, keep serving
+            return {"id": rid, "error": {"kind": error_kind(error), "message": _message(error)}}
+        return {"id": rid, "result": result}
+
+    async def _transfer(
+        self, rid: int, session: tuple[str, str], name: str, args: list[Any]
+    ) -> dict[str, Any]:
+        """Answer an artifact request (see :mod:`track.server.transfers`)."""
+        assert self._transfers is not None
+        try:
+            result = await self._transfers.answer(session[0], session[1], name, args)
+        except Exception as error:  # a refused or failed transfer: tell the client, keep serving
             return {"id": rid, "error": {"kind": error_kind(error), "message": _message(error)}}
         return {"id": rid, "result": result}
 

@@ -13,6 +13,8 @@ import asyncio
 import logging
 import queue
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from track.persistence.protocol import Protocol
@@ -59,6 +61,18 @@ WRITES = frozenset(
 GROUP_LIMIT = 512
 
 
+@dataclass(frozen=True)
+class _Call:
+    """A job queued by the server itself (:meth:`StoreWorker.call`) rather than by name."""
+
+    function: Callable[..., Any]
+    write: bool
+
+
+def _writes(name: str | _Call) -> bool:
+    return name.write if isinstance(name, _Call) else name in WRITES
+
+
 def _resolve(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
     if future.done():
         return
@@ -86,6 +100,19 @@ class StoreWorker:
         self._queue.put((loop, future, name, args, kwargs))
         return future
 
+    def call(
+        self, function: Callable[..., Any], args: list[Any], write: bool = False
+    ) -> asyncio.Future[Any]:
+        """Queue ``function(*args)`` on the store thread (for the server's own use, not a client's).
+
+        The artifact requests (:mod:`track.server.transfers`) run the store's artifact methods
+        with arguments the server built; ``write`` makes the group commit after it.
+        """
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.put((loop, future, _Call(function, write), args, {}))
+        return future
+
     def _run(self) -> None:
         while True:
             job = self._queue.get()
@@ -108,9 +135,10 @@ class StoreWorker:
         wrote = False
         for _, _, name, args, kwargs in jobs:
             try:
-                # ``name`` is one of READS/WRITES: submit() refused any other name
-                results.append((True, getattr(self.store, name)(*args, **kwargs)))
-                wrote = wrote or name in WRITES
+                # ``name`` is one of READS/WRITES (submit() refused any other) or a server _Call
+                target = name.function if isinstance(name, _Call) else getattr(self.store, name)
+                results.append((True, target(*args, **kwargs)))
+                wrote = wrote or _writes(name)
             except Exception as error:  # the store's refusal goes back to the caller
                 results.append((False, error))
         if wrote:
@@ -119,7 +147,7 @@ class StoreWorker:
             except Exception as error:  # nothing is acknowledged that was not committed
                 log.error("store commit failed: %s: %s", type(error).__name__, error)
                 results = [
-                    (False, error) if name in WRITES else result
+                    (False, error) if _writes(name) else result
                     for (_, _, name, _, _), result in zip(jobs, results, strict=True)
                 ]
         for (loop, future, *_), (ok, value) in zip(jobs, results, strict=True):

@@ -1,0 +1,165 @@
+"""Artifacts through a real ``track serve`` (AES, users, sqlite behind it): chunked and resumable."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import textwrap
+import tracemalloc
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from optional import require
+from track.persistence.artifacts import CHUNK_SIZE, CorruptArtifact
+from track.structure import Trial
+
+MIB = 1 << 20
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """One AES server with a user, forwarding to a sqlite store, for the whole module."""
+    require("msgpack", "the server's wire format")
+    require("cryptography", "the server's AES layer")
+    from server.trackserver import running_server
+
+    folder = tmp_path_factory.mktemp("artifact-server")
+    with running_server(folder, f"sqlite:///{folder}/s.db", layer="AES") as started:
+        yield started
+
+
+def _client(server: object, **query: str):
+    from track.server.client import SocketClient
+
+    return SocketClient(server.uri(**query))  # type: ignore[attr-defined]
+
+
+def _random_file(path: Path, mib: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "wb") as file:
+        for _ in range(mib):
+            chunk = os.urandom(MIB)
+            digest.update(chunk)
+            file.write(chunk)
+    return digest.hexdigest()
+
+
+def _new_trial(client: object, name: str) -> Trial:
+    trial = Trial(name=name, parameters={"x": 1})
+    client.new_trial(trial)  # type: ignore[attr-defined]
+    return trial
+
+
+def test_large_file_round_trips_with_bounded_memory(server: object, tmp_path: Path) -> None:
+    """50 MiB go up and come back byte for byte; the client never holds more than a few chunks."""
+    source = tmp_path / "big.bin"
+    sha256 = _random_file(source, 50)
+    client = _client(server)
+    trial = _new_trial(client, "big")
+    tracemalloc.start()
+    try:
+        info = client.put_artifact(trial, "model.bin", str(source))
+        _, put_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        back = hashlib.sha256()
+        size = 0
+        for chunk in client.open_artifact(trial, "model.bin"):
+            back.update(chunk)
+            size += len(chunk)
+        _, get_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (info.size, info.sha256, info.media_type) == (
+        50 * MIB,
+        sha256,
+        "application/octet-stream",
+    )
+    assert (size, back.hexdigest()) == (50 * MIB, sha256)
+    assert put_peak < 8 * CHUNK_SIZE and get_peak < 8 * CHUNK_SIZE, (put_peak, get_peak)
+    assert [a.name for a in client.list_artifacts(trial)] == ["model.bin"]
+    with pytest.raises(KeyError):  # ArtifactNotFound, at once
+        client.open_artifact(trial, "missing.bin")
+    client.close()
+
+
+KILLED_UPLOAD = textwrap.dedent(
+    """
+    import os, signal, sys
+    from track.server.client import SocketClient
+    from track.structure import Trial
+
+    class Dying:
+        '''A file that kills its process (SIGKILL) when the 6th chunk is asked for.'''
+        def __init__(self, path):
+            self.file, self.reads = open(path, "rb"), 0
+        def read(self, size=-1):
+            self.reads += 1
+            if self.reads == 6:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return self.file.read(size)
+        def seekable(self):
+            return False
+        def tell(self):
+            return 0
+
+    uri, path, upload = sys.argv[1:]
+    client = SocketClient(uri)
+    trial = Trial(name="resumed", parameters={"x": 1})
+    client.put_artifact(trial, "resumed.bin", Dying(path), upload_id=upload)
+    """
+)
+
+
+def test_upload_killed_mid_way_resumes_with_the_same_upload_id(
+    server: object, tmp_path: Path
+) -> None:
+    """A process killed mid-upload leaves its chunks; a second put sends only the rest."""
+    source = tmp_path / "resumed.bin"
+    sha256 = _random_file(source, 9)
+    client = _client(server)
+    trial = _new_trial(client, "resumed")
+    upload = "resume-" + os.urandom(8).hex()
+    uri = server.uri()  # type: ignore[attr-defined]
+    done = subprocess.run([sys.executable, "-c", KILLED_UPLOAD, uri, str(source), upload])
+    assert done.returncode == -9
+    held = client.upload_held(upload)
+    assert 3 * MIB <= held < 9 * MIB  # the chunks sent before the kill are on the server
+    info = client.put_artifact(trial, "resumed.bin", str(source), upload_id=upload)
+    assert (info.size, info.sha256) == (9 * MIB, sha256)
+    assert client.upload_held(upload) == 0  # stored, then the upload removed
+    back = b"".join(client.open_artifact(trial, "resumed.bin"))
+    assert hashlib.sha256(back).hexdigest() == sha256
+    client.close()
+
+
+def test_wrong_digest_is_refused(server: object) -> None:
+    """A last chunk whose sha256 does not match the bytes held stores nothing."""
+    from track.server import wire
+
+    client = _client(server)
+    trial = _new_trial(client, "digest")
+    ref = wire.TrialRef(_hash=trial.hash, revision=trial.revision)
+    final = {"trial": ref, "name": "a.txt", "sha256": "0" * 64, "size": 5, "media_type": None}
+    with pytest.raises(CorruptArtifact, match="refused"):
+        client._call("artifact_upload_chunk", "digest-upload", 0, b"hello", final)
+    assert client.list_artifacts(trial) == []
+    assert client.upload_held("digest-upload") == 0
+    client.close()
+
+
+def test_unauthenticated_client_is_refused(server: object) -> None:
+    """Artifacts ride the same login as every call: a wrong password gets nothing."""
+    from track.server.client import AuthenticationFailed
+
+    with pytest.raises(AuthenticationFailed):
+        _client_with_password(server, "wrong")
+
+
+def _client_with_password(server: object, password: str) -> object:
+    from track.server.client import SocketClient
+
+    return SocketClient(server.uri(password=password))  # type: ignore[attr-defined]
