@@ -12,13 +12,15 @@ given, every ``/api/`` endpoint but ``/api/login`` and ``/api/logout`` needs a s
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import anyio
 import plotly
@@ -28,7 +30,13 @@ from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import HTTPConnection, Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -37,6 +45,7 @@ from track.dashboard.auth import DEFAULT_SESSION_LIFETIME, LoginThrottle, Sessio
 from track.dashboard.downsample import downsample_indices, finite_points
 from track.dashboard.table import FIXED_COLUMNS, json_safe, trials_page
 from track.errors import InvalidValue, NotFound
+from track.persistence.artifacts import ArtifactsUnsupported
 from track.persistence.protocol import Protocol
 from track.persistence.utils import redact
 from track.query import QueryError
@@ -208,25 +217,60 @@ def _credentials(body: bytes) -> tuple[str, str]:
     return username, password
 
 
-def metric_series(points: list[list[Any]], limit: int = DEFAULT_POINTS) -> dict[str, Any]:
+def metric_series(
+    points: list[list[Any]], limit: int = DEFAULT_POINTS, start: int = 0
+) -> dict[str, Any]:
     """A series ready to draw: finite points only, downsampled to about ``limit``.
 
+    Only the points from position ``start`` on are sent (what a live page lacks); ``total``
+    counts the whole series, so ``total`` is the ``since`` count of the next request.
     ``step`` falls back to the point's position when a series was logged without steps.
     """
-    values = [p[1] for p in points]
+    values = [p[1] for p in points[start:]]
     finite = finite_points(values)
     ys = [values[i] for i in finite]
-    chosen = [finite[i] for i in downsample_indices(ys, limit)]
+    chosen = [start + finite[i] for i in downsample_indices(ys, limit)]
     steps = [points[i][0] for i in chosen]
     if not all(isinstance(s, (int, float)) for s in steps):
         steps = chosen
     return {
         "step": steps,
         "time": [points[i][2] for i in chosen],
-        "value": [values[i] for i in chosen],
+        "value": [points[i][1] for i in chosen],
+        "from": start,
         "total": len(points),
-        "dropped": len(points) - len(finite),
+        "dropped": len(values) - len(finite),
     }
+
+
+def _since(text: str | None) -> dict[str, int]:
+    """The ``since`` parameter: a JSON object of point counts per metric, already on the page."""
+    if not text:
+        return {}
+    try:
+        since = json.loads(text)
+    except ValueError:
+        since = None
+    if not isinstance(since, dict) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in since.values()
+    ):
+        raise HTTPException(400, 'since must be a JSON object of point counts: {"loss": 120}')
+    return since
+
+
+def _metrics_etag(protocol: Protocol, trial: Trial, query: str) -> str:
+    """A tag that changes when a point is added to the trial (or the request changes).
+
+    It is made of each series' count and last point, which stores keep without reading the
+    series (:meth:`~track.persistence.protocol.Protocol.fetch_summaries`).
+    """
+    state = []
+    for last, summaries in protocol.fetch_summaries({"uid": trial.uid}):
+        for name, summary in sorted(summaries.items()):
+            points = last.metrics.get(name)
+            state.append((name, summary[0], points[-1] if points else None))
+    text = json.dumps([query, state], default=str, separators=(",", ":"))
+    return '"' + hashlib.sha256(text.encode()).hexdigest()[:32] + '"'
 
 
 def _trial_detail(trial: Trial) -> dict[str, Any]:
@@ -255,6 +299,9 @@ def _trial_detail(trial: Trial) -> dict[str, Any]:
             "metrics": {k: v[-1][1] if v else None for k, v in trial.metrics.items()},
         }
     )
+    heartbeat = metadata.get("heartbeat")
+    if isinstance(heartbeat, (int, float)) and not isinstance(heartbeat, bool):
+        detail["heartbeat_age"] = max(0.0, time.time() - heartbeat)  # the server's clock
     return detail
 
 
@@ -393,6 +440,7 @@ def create_app(
             descending=order == "desc",
             offset=_int(request, "offset", 0, 0, 10**9),
             limit=_int(request, "limit", 50, 0, MAX_PAGE),
+            summaries=params.getlist("summary"),
         )
         return _Json(page)
 
@@ -405,8 +453,45 @@ def create_app(
         names = request.query_params.get("names")
         wanted = names.split(",") if names else None
         limit = _int(request, "points", DEFAULT_POINTS, 3, MAX_POINTS)
-        series = protocol.get_trial_metrics(found, wanted)
-        return _Json({name: metric_series(points, limit) for name, points in series.items()})
+        since = _since(request.query_params.get("since"))
+        tag = _metrics_etag(protocol, found, request.url.query)
+        headers = {"ETag": tag, "Cache-Control": "no-cache"}
+        if tag in request.headers.get("if-none-match", ""):
+            return Response(status_code=304, headers=headers)
+        body: dict[str, Any] = {}
+        for name, points in protocol.get_trial_metrics(found, wanted).items():
+            start = since.get(name, 0)
+            if start > len(points):  # the series was replaced: send all of it again
+                start = 0
+            if start < len(points) or name not in since:
+                body[name] = metric_series(points, limit, start)
+        return _Json(body, headers=headers)
+
+    async def artifacts(request: Request) -> Response:
+        found = find_trial(protocol, request.path_params["uid"], with_metrics=False)
+        try:
+            return _Json([info.to_doc() for info in protocol.list_artifacts(found)])
+        except ArtifactsUnsupported as error:
+            return _Json({"error": str(error)}, status_code=501)
+
+    async def artifact(request: Request) -> Response:
+        found = find_trial(protocol, request.path_params["uid"], with_metrics=False)
+        name = request.path_params["name"]
+        listed = [info for info in protocol.list_artifacts(found) if info.name == name]
+        if not listed:
+            raise NotFound(f"trial {found.uid!r} has no artifact {name!r}")
+        chunks = protocol.open_artifact(found, name)
+
+        async def body() -> AsyncIterator[bytes]:
+            for chunk in chunks:  # on the event loop, like every store call of the dashboard
+                yield chunk
+
+        filename = quote(name.rsplit("/", 1)[-1])
+        headers = {
+            "Content-Disposition": f"attachment; filename*=UTF-8''{filename}",
+            "Content-Length": str(listed[0].size),
+        }
+        return StreamingResponse(body(), media_type=listed[0].media_type, headers=headers)
 
     async def set_display(request: Request) -> Response:
         fields = await _edit_fields(request, edit)
@@ -459,6 +544,8 @@ def create_app(
         Route("/api/trials", trials),
         Route("/api/trials/{uid}", trial),
         Route("/api/trials/{uid}/metrics", metrics),
+        Route("/api/trials/{uid}/artifacts", artifacts),
+        Route("/api/trials/{uid}/artifacts/{name:path}", artifact),
         Route("/api/trials/{uid}/display", set_display, methods=["POST"]),
         Route("/api/trials/{uid}/tags", set_tags, methods=["POST"]),
         Route("/api/trials/{uid}/delete", delete_trial, methods=["POST"]),

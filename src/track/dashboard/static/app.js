@@ -12,16 +12,20 @@ let editAllowed = false;  // /api/info's "edit": the write endpoints are open
 // The API answered 401: the login form is showing, the current view stops.
 class LoginRequired extends Error {}
 
-async function api(path) {
-  const response = await fetch("/api/" + path);
+// The response and its JSON body (null for 304 Not Modified); 401 shows the login form.
+async function request(path, init = {}) {
+  const response = await fetch("/api/" + path, init);
+  if (response.status === 304) return { response, body: null };
   const body = await response.json();
   if (response.status === 401 && body.login) {
     loginView(body.error);
     throw new LoginRequired(body.error);
   }
   if (!response.ok) throw new Error(body.error || response.statusText);
-  return body;
+  return { response, body };
 }
+
+async function api(path) { return (await request(path)).body; }
 
 async function post(path, body) {
   const response = await fetch("/api/" + path, { method: "POST", headers: { "content-type": "application/json" },
@@ -131,9 +135,17 @@ async function logout() {
 
 // ---- projects and groups -------------------------------------------------------------
 
-async function projectsView() {
+// The store's projects. Landing on the bare address (`/`, no hash) with exactly one project
+// opens straight on its runs table; `#/` (the "projects" link) always lists them.
+async function projectsView(landing = true) {
   setCrumbs(["projects"]);
   const projects = await api("projects");
+  if (landing && projects.length === 1) {
+    const q = new URLSearchParams({ project: projects[0].uid });
+    history.replaceState(null, "", "#/trials?" + q);
+    await trialsView(q);
+    return;
+  }
   show(el("h1", {}, "Projects"),
        projects.length ? el("div", { class: "cards" }, projects.map((p) =>
          el("a", { class: "card", href: "#/project/" + encodeURIComponent(p.uid) },
@@ -161,7 +173,8 @@ async function trialsView(params) {
   const project = params.get("project"), group = params.get("group");
   setCrumbs(["projects", "#/"], ...(project ? [[project, "#/project/" + encodeURIComponent(project)]] : []), ["trials"]);
   const state = { sort: params.get("sort") || "start_time", order: params.get("order") || "desc",
-                  where: params.get("where") || "", offset: +(params.get("offset") || 0), limit: +(params.get("limit") || 50) };
+                  where: params.get("where") || "", offset: +(params.get("offset") || 0), limit: +(params.get("limit") || 50),
+                  summaries: params.getAll("summary") };
   const selected = new Set((params.get("selected") || "").split(",").filter(Boolean));
   const filter = el("input", { type: "text", id: "filter", value: state.where,
                                placeholder: "filter: parameters.lr>0.01 status=completed  (or JSON)" });
@@ -181,8 +194,16 @@ async function trialsView(params) {
     history.replaceState(null, "", "#/trials?" + query());
   };
   filter.addEventListener("keydown", (e) => { if (e.key === "Enter") apply(); });
+  // Metric summary columns ("loss (min)"): chosen here, computed and sorted by the server.
+  const summaryMetric = el("select", { id: "summary-metric" });
+  const summaryKind = el("select", { id: "summary-kind" }, ["last", "min", "max"].map((k) => el("option", { value: k }, k)));
+  const addSummary = el("button", { id: "add-summary", onclick: () => {
+    const column = summaryMetric.value + ":" + summaryKind.value;
+    if (summaryMetric.value && !state.summaries.includes(column)) { state.summaries.push(column); load(); }
+  } }, "Add column");
+  const summaryControls = el("span", { class: "toolbar" }, "metric column ", summaryMetric, summaryKind, addSummary);
   const searchLink = group ? el("a", { href: `#/search?project=${encodeURIComponent(project || "")}&group=${encodeURIComponent(group)}` }, "search view") : null;
-  show(el("h1", {}, "Trials"), el("div", { class: "toolbar" }, filter, el("button", { id: "apply", onclick: apply }, "Filter"), compare, searchLink),
+  show(el("h1", {}, "Trials"), el("div", { class: "toolbar" }, filter, el("button", { id: "apply", onclick: apply }, "Filter"), compare, searchLink, summaryControls),
        message, table, pager);
 
   function query() {
@@ -191,6 +212,7 @@ async function trialsView(params) {
     if (group) q.set("group", group);
     if (state.where) q.set("where", state.where);
     if (selected.size) q.set("selected", [...selected].join(","));
+    for (const column of state.summaries) q.append("summary", column);
     return q;
   }
 
@@ -200,10 +222,22 @@ async function trialsView(params) {
     catch (error) { if (!(error instanceof LoginRequired)) message.textContent = error.message; return; }
     history.replaceState(null, "", "#/trials?" + query());
     const columns = [["name", "name"], ["status", "status"], ["start_time", "started"], ["duration", "duration"],
-      ...page.parameters.map((p) => ["parameters." + p, p]), ...page.metrics.map((m) => ["metrics." + m, m])];
+      ...page.parameters.map((p) => ["parameters." + p, p]), ...page.metrics.map((m) => ["metrics." + m, m]),
+      ...page.summaries.map((c) => ["summaries." + c, `${c.slice(0, c.lastIndexOf(":"))} (${c.slice(c.lastIndexOf(":") + 1)})`])];
+    const removeSummary = (column) => el("button", { class: "remove-summary", title: "remove this column", onclick: (e) => {
+      e.stopPropagation();
+      state.summaries = state.summaries.filter((c) => c !== column);
+      if (state.sort === "summaries." + column) state.sort = "start_time";
+      load();
+    } }, "×");
     const head = el("tr", {}, el("th", {}), columns.map(([key, text]) => el("th", {
       class: "sortable" + (state.sort === key ? " sorted " + state.order : ""), "data-column": key,
-      onclick: () => { state.order = state.sort === key && state.order === "desc" ? "asc" : "desc"; state.sort = key; load(); } }, text)));
+      onclick: () => { state.order = state.sort === key && state.order === "desc" ? "asc" : "desc"; state.sort = key; load(); } },
+      text, key.startsWith("summaries.") ? removeSummary(key.slice("summaries.".length)) : null)));
+    const chosen = summaryMetric.value;
+    summaryMetric.replaceChildren(...page.metrics.map((m) => el("option", { value: m }, m)));
+    if (page.metrics.includes(chosen)) summaryMetric.value = chosen;
+    summaryControls.hidden = !page.metrics.length;
     showSelection();
     const rows = page.rows.map((row) => el("tr", { "data-uid": row.uid },
       el("td", {}, el("input", { type: "checkbox", checked: selected.has(row.uid) ? "" : null,
@@ -212,7 +246,8 @@ async function trialsView(params) {
       el("td", {}, badge(row.status)), el("td", {}, fmt(row.start_time, "time")),
       el("td", { class: "num" }, fmt(row.duration, "duration")),
       page.parameters.map((p) => el("td", { class: "num" }, fmt(row.parameters[p]))),
-      page.metrics.map((m) => el("td", { class: "num" }, fmt(row.metrics[m])))));
+      page.metrics.map((m) => el("td", { class: "num" }, fmt(row.metrics[m]))),
+      page.summaries.map((c) => el("td", { class: "num", "data-summary": c }, fmt(row.summaries[c])))));
     table.replaceChildren(el("table", { id: "trials" }, el("thead", {}, head), el("tbody", {}, rows)));
     const last = Math.min(page.offset + page.rows.length, page.total);
     pager.replaceChildren(
@@ -291,7 +326,7 @@ function xValues(series, mode, origin) {
 function plotTraces(lines, weight) {
   const traces = [];
   for (const line of lines) {
-    const base = { x: line.x, type: "scatter", mode: "lines", legendgroup: line.name };
+    const base = { x: line.x, type: "scatter", mode: "lines", legendgroup: line.key || line.name };
     if (line.lo) {
       const edge = { width: 0, color: line.color };
       traces.push({ ...base, y: line.lo, line: edge, showlegend: false, hoverinfo: "skip", meta: "band-low" });
@@ -308,6 +343,55 @@ function plotTraces(lines, weight) {
     }
   }
   return traces;
+}
+
+// ---- live runs ------------------------------------------------------------------------
+
+// A trial's new points since what `series` holds, merged into it; false when nothing changed.
+// The request sends the point count of each metric (`since`) and the last ETag, so an
+// unchanged trial costs a 304 and a changed one only its new points. `changed` gets the
+// names of the metrics that grew, `replaced` those sent whole (new, or rewritten).
+async function fetchNewPoints(uid, series, live) {
+  const since = Object.fromEntries(Object.entries(series).map(([name, s]) => [name, s.total]));
+  const headers = live.etag ? { "if-none-match": live.etag } : {};
+  const { response, body } = await request(`trials/${encodeURIComponent(uid)}/metrics?since=` +
+    encodeURIComponent(JSON.stringify(since)), { cache: "no-store", headers });
+  live.etag = response.headers.get("etag");
+  live.changed = {};
+  live.replaced = [];
+  if (!body) return false;
+  for (const [name, fresh] of Object.entries(body)) {
+    const held = series[name];
+    if (!held || fresh.from !== held.total) { series[name] = fresh; live.replaced.push(name); continue; }
+    // new arrays: the charts drawn so far hold the old ones and extend their own copies
+    for (const key of ["step", "time", "value"]) held[key] = held[key].concat(fresh[key]);
+    held.total = fresh.total;
+    held.dropped += fresh.dropped;
+    live.changed[name] = fresh;
+  }
+  return live.replaced.length > 0 || Object.keys(live.changed).length > 0;
+}
+
+// Append new points to the traces of one line of a chart (its plain or raw trace, and the
+// smoothed one recomputed over `allY`) without redrawing; false when the chart lacks the line.
+function extendLine(node, key, x, y, allY, weight) {
+  const update = { x: [], y: [] }, indices = [];
+  (node.data || []).forEach((trace, i) => {
+    if (trace.legendgroup !== key || !["line", "raw", "smoothed"].includes(trace.meta)) return;
+    update.x.push(x);
+    update.y.push(trace.meta === "smoothed" ? ema(allY, weight).slice(allY.length - y.length) : y);
+    indices.push(i);
+  });
+  if (!indices.length) return false;
+  if (x.length) Plotly.extendTraces(node, update, indices);
+  return true;
+}
+
+// "heartbeat 3 s ago" for a running trial, from the server's own clock.
+function heartbeatText(trial) {
+  if (trial.heartbeat_age === undefined) return "no heartbeat yet";
+  const age = trial.heartbeat_age;
+  return "heartbeat " + (age < 90 ? `${Math.round(age)} s` : fmt(age, "duration")) + " ago";
 }
 
 function drawChart(node, title, lines, state) {
@@ -450,6 +534,22 @@ function editPanel(trial, onSaved) {
        el("button", { class: "danger", id: "edit-delete", onclick: remove }, "Delete trial…"), message));
 }
 
+// The trial's artifacts: a download link each, images (PNG, JPEG) shown inline as well.
+function artifactsPanel(uid) {
+  const body = el("div", { id: "artifacts" }, el("p", { class: "muted" }, "loading…"));
+  const base = "/api/trials/" + encodeURIComponent(uid) + "/artifacts";
+  const href = (name) => base + "/" + name.split("/").map(encodeURIComponent).join("/");
+  request("trials/" + encodeURIComponent(uid) + "/artifacts").then(({ body: list }) => {
+    body.replaceChildren(...(list.length ? list.map((a) => el("div", { class: "artifact" },
+      el("a", { href: href(a.name), download: a.name.split("/").pop() }, a.name),
+      el("span", { class: "muted" }, ` ${fmt(a.size)} bytes · ${a.media_type} · ${fmt(a.time, "time")}`),
+      ["image/png", "image/jpeg"].includes(a.media_type)
+        ? el("div", {}, el("img", { src: href(a.name), alt: a.name, style: "max-width: 100%" })) : null))
+      : [el("p", { class: "muted" }, "none")]));
+  }).catch((error) => body.replaceChildren(el("p", { class: "muted" }, error.message)));
+  return el("div", { class: "panel" }, el("h2", {}, "Artifacts"), body);
+}
+
 async function trialView(uid, params) {
   setCrumbs(["projects", "#/"], ["trial"]);
   let trial = await api("trials/" + encodeURIComponent(uid));
@@ -461,15 +561,17 @@ async function trialView(uid, params) {
   const details = el("div");
   const editor = el("div");
   show(header, controls.node, panel.node, details, editor);
+  view.append(artifactsPanel(uid));
 
+  const origin = () => Math.min(...Object.values(series).map((s) => s.time[0] ?? Infinity));
+  const chartTitle = (name, s) => name + (s.total > s.value.length ? ` (${s.value.length} of ${s.total} points)` : "");
   function draw() {
     remember("/trial/" + encodeURIComponent(uid), stateParams(state));
-    const first = Math.min(...Object.values(series).map((s) => s.time[0] ?? Infinity));
+    const first = origin();
     for (const node of panel.charts()) {
       const s = series[node.dataset.metric];
       const line = { x: xValues(s, state.x, first), y: s.value, name: plain(node.dataset.metric), color: COLORS[0] };
-      drawChart(node, node.dataset.metric + (s.total > s.value.length ? ` (${s.value.length} of ${s.total} points)` : ""),
-                [line], state);
+      drawChart(node, chartTitle(node.dataset.metric, s), [line], state);
     }
   }
 
@@ -477,7 +579,8 @@ async function trialView(uid, params) {
     setCrumbs(["projects", "#/"], [trial.project || "?", "#/project/" + encodeURIComponent(trial.project || "")],
               ["trials", "#/trials?project=" + encodeURIComponent(trial.project || "")], [label(trial)]);
     header.replaceChildren(el("h1", {}, label(trial), " ", badge(trial.status),
-                              trial.status === "Running" ? el("span", { class: "live" }, "● live") : null),
+                              trial.status === "Running" ? el("span", { class: "live", id: "live-status" },
+                                                              "● live · " + heartbeatText(trial)) : null),
                            el("p", { class: "muted" }, `${trial.uid} · started ${fmt(trial.start_time, "time")} · ${fmt(trial.duration, "duration")}`));
     const files = Object.entries(trial.files || {});
     const output = trial.output || {};
@@ -504,20 +607,31 @@ async function trialView(uid, params) {
     const saved = (changed) => { trial = changed; render(); };
     editor.replaceChildren(editPanel(trial, saved));
   }
+  // While the trial runs: every 2 s its status and only its new points, appended to the charts.
+  const live = { etag: null };
   async function poll() {
     if (trial.status !== "Running") return;
+    let grew;
     try {
       trial = await api("trials/" + encodeURIComponent(uid));
-      series = await api("trials/" + encodeURIComponent(uid) + "/metrics");
+      grew = await fetchNewPoints(uid, series, live);
     } catch (error) { fail(error); return; }
-    const names = Object.keys(series).sort();
-    if (names.join("\n") !== panel.charts().map((n) => n.dataset.metric).join("\n")) {
-      const fresh = metricsPanel(names, state, () => draw());
-      panel.node.replaceWith(fresh.node);
-      panel = fresh;
-    }
     render();
-    draw();
+    if (grew) {
+      const names = Object.keys(series).sort();
+      if (names.join("\n") !== panel.charts().map((n) => n.dataset.metric).join("\n")) {
+        const fresh = metricsPanel(names, state, () => draw());
+        panel.node.replaceWith(fresh.node);
+        panel = fresh;
+      }
+      const first = origin();
+      for (const node of panel.charts()) {
+        const name = node.dataset.metric, added = live.changed[name];
+        if (!added) { if (live.replaced.includes(name)) draw(); continue; }
+        if (!extendLine(node, plain(name), xValues(added, state.x, first), added.value, series[name].value, state.smooth)) draw();
+        else if (series[name].total > series[name].value.length) Plotly.relayout(node, { "title.text": plain(chartTitle(name, series[name])) });
+      }
+    }
     timer = setTimeout(poll, 2000);
   }
   timer = setTimeout(poll, 2000);
@@ -530,14 +644,15 @@ async function compareView(params) {
   const uids = (params.get("uids") || "").split(",").filter(Boolean);
   const trials = await Promise.all(uids.map((u) => api("trials/" + encodeURIComponent(u))));
   const series = await Promise.all(uids.map((u) => api("trials/" + encodeURIComponent(u) + "/metrics")));
-  const names = [...new Set(series.flatMap((s) => Object.keys(s)))].sort();
+  let names = [...new Set(series.flatMap((s) => Object.keys(s)))].sort();
   const state = chartState(params);
   const controls = chartControls(state, () => names, () => draw());
-  const panel = metricsPanel(names, state, () => draw());
+  let panel = metricsPanel(names, state, () => draw());
   const parameters = [...new Set(trials.flatMap((t) => Object.keys(t.parameters)))].sort();
   const table = el("table", { id: "compare-table" },
     el("tr", {}, el("th", {}, "field"), trials.map((t, i) => el("th", { style: `color:${COLORS[i % COLORS.length]}` }, label(t)))),
-    el("tr", {}, el("td", {}, "status"), trials.map((t) => el("td", {}, badge(t.status)))),
+    el("tr", {}, el("td", {}, "status"), trials.map((t, i) => el("td", { "data-status": i }, badge(t.status),
+                                                                    t.status === "Running" ? " " + heartbeatText(t) : ""))),
     parameters.map((p) => el("tr", {}, el("td", {}, p), trials.map((t) => el("td", { class: "num" }, fmt(t.parameters[p]))))),
     names.map((m) => el("tr", {}, el("td", {}, m + " (last)"), trials.map((t) => el("td", { class: "num" }, fmt(t.metrics[m]))))));
   const grouping = groupingControl(parameters, state, () => draw());
@@ -551,13 +666,50 @@ async function compareView(params) {
       const lines = state.group.length ? groupLines(trials, series.map((s) => s[metric]), state) : [];
       if (!state.group.length) series.forEach((s, i) => {
         if (!s[metric]) return;
-        lines.push({ x: xValues(s[metric], state.x, s[metric].time[0]), y: s[metric].value,
+        lines.push({ x: xValues(s[metric], state.x, s[metric].time[0]), y: s[metric].value, key: uids[i],
                      name: plain(label(trials[i])), color: COLORS[i % COLORS.length] });
       });
       drawChart(node, metric, lines, state);
     }
   }
   draw();
+
+  // While a compared trial runs: its new points every 2 s, appended to its lines (grouped
+  // charts are recomputed, since a group's mean moves).
+  const live = uids.map(() => ({ etag: null }));
+  async function poll() {
+    const running = trials.map((t, i) => i).filter((i) => trials[i].status === "Running");
+    if (!running.length) return;
+    let redraw = false;
+    try {
+      for (const i of running) {
+        trials[i] = await api("trials/" + encodeURIComponent(uids[i]));
+        if (!(await fetchNewPoints(uids[i], series[i], live[i]))) continue;
+        if (state.group.length || live[i].replaced.length) { redraw = true; continue; }
+        for (const node of panel.charts()) {
+          const added = live[i].changed[node.dataset.metric];
+          if (!added) continue;
+          const s = series[i][node.dataset.metric];
+          if (!extendLine(node, uids[i], xValues(added, state.x, s.time[0]), added.value, s.value, state.smooth)) redraw = true;
+        }
+      }
+    } catch (error) { fail(error); return; }
+    const now = [...new Set(series.flatMap((s) => Object.keys(s)))].sort();
+    if (now.join("\n") !== names.join("\n")) {
+      names = now;
+      const fresh = metricsPanel(names, state, () => draw());
+      panel.node.replaceWith(fresh.node);
+      panel = fresh;
+      redraw = true;
+    }
+    if (redraw) draw();
+    for (const [i, trial] of trials.entries()) {
+      const cell = document.querySelector(`#compare-table [data-status="${i}"]`);
+      if (cell) cell.replaceChildren(badge(trial.status), trial.status === "Running" ? " " + heartbeatText(trial) : "");
+    }
+    timer = setTimeout(poll, 2000);
+  }
+  timer = setTimeout(poll, 2000);
 }
 
 const SEEDS = new Set(["seed", "random_seed"]);
@@ -659,7 +811,7 @@ async function route() {
   clearTimeout(timer);
   const { parts, params } = parseHash();
   try {
-    if (!parts.length) await projectsView();
+    if (!parts.length) await projectsView(location.hash.length <= 1);
     else if (parts[0] === "project") await projectView(parts[1]);
     else if (parts[0] === "trials") await trialsView(params);
     else if (parts[0] === "trial") await trialView(parts[1], params);
