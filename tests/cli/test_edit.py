@@ -131,3 +131,36 @@ def test_a_live_trial_renames_notes_and_untags_itself_and_ls_shows_the_new_name(
     listed = track("ls", "--store", uri)
     assert listed.code == 0, listed.err
     assert listed.out.splitlines()[1].split("\t")[1] == "mlp, wider"
+
+
+def test_rm_a_group_or_a_project_refuses_to_take_trials_unless_told(tmp_path: Path) -> None:
+    """`track rm --group/--project`: refused (exit 2, nothing deleted) while it holds trials;
+    with --with-trials the group's trials go and the other group's stay."""
+    from track import TrackClient
+
+    uri = f"sqlite:///{tmp_path / 'groups.db'}"
+    client = TrackClient(uri)
+    client.set_project(name="p")
+    for group, lr in (("g1", 0.1), ("g1", 0.2), ("g2", 0.3)):
+        client.set_group(name=group, force=True)
+        with client.new_trial(force=True, parameters={"lr": lr}) as trial:
+            trial.log_metric_dict({"loss": lr}, 0)
+    client.close()
+
+    refused = track("rm", "--store", uri, "--yes", "--group", "g1")
+    assert refused.code == 2 and "trial" in refused.err, refused.err
+    assert len(names(uri)) == 3
+    done = track("rm", "--store", uri, "--yes", "--group", "g1", "--with-trials")
+    assert done.code == 0, done.err
+    assert "and 2 trial(s)" in done.out
+    store = get_protocol(uri)
+    try:
+        left = store.fetch_trials(None)
+        assert [t.parameters["lr"] for t in left] == [0.3]
+        assert [g.name for g in store.fetch_groups(None)] == ["g2"]
+    finally:
+        store.close()
+    project = track("rm", "--store", uri, "--yes", "--project", "p")
+    assert project.code == 2 and len(names(uri)) == 1
+    mixed = track("rm", "--store", uri, "--yes", "--group", "g2", "abc")
+    assert mixed.code == 2 and "not both" in mixed.err

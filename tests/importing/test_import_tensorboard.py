@@ -85,3 +85,23 @@ def test_track_import_tensorboard_cli_merges_new_points(tmp_path: Path) -> None:
     again = track_import("tensorboard", str(tmp_path / "logs"), "--store", uri, "--project", "tb")
     assert "0 created, 1 merged, 2 unchanged; 1 points written" in again.stdout, again.stderr
     check(uri, expected, project="tb")
+
+
+def test_import_through_a_track_server(tmp_path: Path, store_kinds: Any) -> None:
+    """Importing into socket:// (an AES server, sqlite behind it) stores the same points, and
+    a second import through the server adds nothing."""
+    from track.importing import import_runs
+    from track.importing.tensorboard import read_runs
+    from track.persistence import get_protocol
+
+    expected = write_logdir(tmp_path / "logs")
+    with store_kinds["socket-aes-sqlite"](tmp_path) as uri:
+        store = get_protocol(uri)
+        try:
+            first = import_runs(read_runs(str(tmp_path / "logs")), store, batch_points=100)
+            again = import_runs(read_runs(str(tmp_path / "logs")), store)
+        finally:
+            store.close()
+        assert (first.created, first.points) == (3, 3 * 240)
+        assert (again.created, again.unchanged, again.points) == (0, 3, 0)
+        check(uri, expected, project="logs")

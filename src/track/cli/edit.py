@@ -28,7 +28,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     command = parser.prog.split()[-1]
     add_store_argument(parser)
     if command == "rm":
-        parser.add_argument("uids", nargs="+", metavar="UID", help="trial uids (or prefixes)")
+        parser.add_argument("uids", nargs="*", metavar="UID", help="trial uids (or prefixes)")
+        whole = parser.add_mutually_exclusive_group()
+        whole.add_argument("--group", help="delete this group (uid or name) instead of trials")
+        whole.add_argument(
+            "--project", help="delete this project (uid or name) and its groups instead"
+        )
+        parser.add_argument(
+            "--with-trials",
+            action="store_true",
+            help="with --group/--project: also delete the trials it holds (without it, one "
+            "that holds trials is refused)",
+        )
         parser.add_argument(
             "--yes", "-y", action="store_true", help="delete without asking (needed when piped)"
         )
@@ -81,28 +92,67 @@ def _describe(trial: Trial) -> str:
     return f"{short_uid(trial.uid)}  {name}  {status_name(trial)}"
 
 
-def _confirmed(trials: list[Trial], yes: bool) -> bool:
-    """Whether to delete: ``--yes``, else the answer on a terminal; piped without --yes refuses."""
+def _confirmed(what: str, yes: bool) -> bool:
+    """Whether to delete ``what``: ``--yes``, else the answer on a terminal; piped without
+    --yes refuses."""
     if yes:
         return True
     if not sys.stdin.isatty():
         raise UserError(
-            f"refusing to delete {len(trials)} trial(s) without confirmation: stdin is not a "
-            "terminal; pass --yes to delete them"
+            f"refusing to delete {what} without confirmation: stdin is not a terminal; pass "
+            "--yes to delete"
         )
-    answer = input(f"delete {len(trials)} trial(s) and their points? [y/N] ")
+    answer = input(f"delete {what}? [y/N] ")
     return answer.strip().lower() in ("y", "yes")
 
 
 def _remove(protocol: Protocol, args: argparse.Namespace) -> int:
+    if args.group is not None or args.project is not None:
+        if args.uids:
+            raise UserError("give trial UIDs or --group/--project, not both")
+        return _remove_container(protocol, args)
+    if not args.uids:
+        raise UserError("nothing to delete: give trial UIDs, --group or --project")
+    if args.with_trials:
+        raise UserError("--with-trials goes with --group or --project")
     trials = list({t.uid: t for t in (find_trial(protocol, u, False) for u in args.uids)}.values())
     for trial in trials:
         print(_describe(trial))
-    if not _confirmed(trials, args.yes):
+    if not _confirmed(f"{len(trials)} trial(s) and their points", args.yes):
         print("nothing deleted")
         return 1
     deleted = protocol.delete_trials([trial.uid for trial in trials])
     print(f"deleted {deleted} trial(s)")
+    return 0
+
+
+def _remove_container(protocol: Protocol, args: argparse.Namespace) -> int:
+    """Delete a group or a project (refused by the store while it holds trials, unless
+    --with-trials)."""
+    kind = "group" if args.group is not None else "project"
+    key = args.group if kind == "group" else args.project
+    fetch = protocol.fetch_groups if kind == "group" else protocol.fetch_projects
+    found = fetch({"uid": key}) or fetch({"name": key})
+    if len(found) != 1:
+        raise UserError(
+            f"no {kind} {key!r} in this store"
+            if not found
+            else f"{len(found)} {kind}s are named {key!r}: give the uid"
+        )
+    uid = found[0].uid
+    selection = {"group_id": uid} if kind == "group" else {"project_id": uid}
+    held = len(protocol.fetch_trials(selection, with_metrics=False))
+    what = f"{kind} {found[0].name} ({uid})" + (
+        f" and its {held} trial(s)" if args.with_trials and held else ""
+    )
+    if not _confirmed(what, args.yes):
+        print("nothing deleted")
+        return 1
+    if kind == "group":
+        deleted = protocol.delete_group(uid, trials=args.with_trials)
+    else:
+        deleted = protocol.delete_project(uid, trials=args.with_trials)
+    print(f"deleted {kind} {uid} and {deleted} trial(s)")
     return 0
 
 
