@@ -32,8 +32,9 @@ LAYERS: tuple[tuple[tuple[str, ...], str], ...] = (
         "the data model (Project, TrialGroup, Trial, Status) and small helpers",
     ),
     (
-        ("serialization", "liveness", "query", "aggregators"),
-        "the model as documents, liveness of trials, the query language, aggregators",
+        ("serialization", "liveness", "query", "aggregators", "media"),
+        "the model as documents, liveness of trials, the query language, aggregators, images "
+        "and tables as bytes",
     ),
     (("persistence",), "the Protocol (the store interface) and the stores"),
     (("pipeline",), "the write pipeline: batches, retries, spill files"),

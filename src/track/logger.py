@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import sys
@@ -147,6 +148,8 @@ class TrialLogger:
         self._eta_printer: Callable[[str], Any] = _print_line
         self._lock = threading.Lock()
         self._sampler: SystemSampler | None = None
+        #: metadata.media (images and tables logged), read from the trial on first use
+        self._media: dict[str, list[dict[str, Any]]] | None = None
 
     # ---- identity -----------------------------------------------------------------------
 
@@ -405,6 +408,60 @@ class TrialLogger:
                 name = os.path.relpath(path, directory).replace(os.sep, "/")
                 stored.append(self.log_artifact(path, name))
         return stored
+
+    def log_image(
+        self, name: str, image: Any, step: Any = None, caption: str | None = None
+    ) -> ArtifactInfo:
+        """Store an image (a path, a PIL image or an HxW/HxWx3/HxWx4 array) as a PNG artifact.
+
+        Named ``media/<name>/<step or n>.png`` and listed in ``metadata.media.<name>`` for the
+        dashboard. Arrays are uint8 or float in [0, 1]; arrays, PIL images and files that are
+        not PNG need Pillow (``track[wandb]``). Stored before it returns, like log_artifact.
+        """
+        from track.media import image_png  # Pillow only when an image must be encoded
+
+        return self._log_media(name, "image", image_png(name, image), step, caption)
+
+    def log_table(
+        self, name: str, columns: list[str], rows: list[list[Any]], step: Any = None
+    ) -> ArtifactInfo:
+        """Store a table as the JSON artifact ``media/<name>/<step or n>.json``.
+
+        The artifact holds ``{"columns": [...], "rows": [...]}``; a cell that is not
+        JSON-serializable raises ``InvalidValue`` naming it. Listed in ``metadata.media``.
+        """
+        from track.media import table_json
+
+        return self._log_media(name, "table", table_json(name, columns, rows), step)
+
+    def _log_media(
+        self, name: str, kind: str, data: bytes, step: Any, caption: str | None = None
+    ) -> ArtifactInfo:
+        """Store ``data`` as ``media/<name>/<step or n>.<png|json>`` and list it in
+        ``metadata.media``; the same name and step again replaces the artifact and its entry."""
+        from track.media import check_media_name
+
+        check_media_name(name)
+        self._ensure_created()  # before the lock: creating the trial takes it too
+        step = None if step is None else step_value(step)
+        extension, media_type = (
+            ("png", "image/png") if kind == "image" else ("json", "application/json")
+        )
+        with self._lock:
+            if self._media is None:  # a resumed trial continues the index it has
+                known = self.trial.metadata.get("media")
+                self._media = (
+                    {k: list(v) for k, v in known.items()} if isinstance(known, dict) else {}
+                )
+            series = self._media.setdefault(name, [])
+            artifact = f"media/{name}/{step if step is not None else len(series)}.{extension}"
+            self.flush()
+            info = self.protocol.put_artifact(self.trial, artifact, io.BytesIO(data), media_type)
+            entry = {"step": step, "artifact": artifact, "kind": kind, "caption": caption}
+            series[:] = [e for e in series if e["artifact"] != artifact] + [entry]
+            index = {k: list(v) for k, v in self._media.items()}
+        self.log_metadata(media=index)
+        return info
 
     @property
     def artifacts(self) -> list[ArtifactInfo]:

@@ -9,7 +9,8 @@ and seen as :class:`CSVBackend`, :class:`MLflowBackend`, :class:`WandbBackend` (
 :class:`ForwarderBackend`). Those classes also compose by hand as in ezpz:
 ``Tracker([WandbBackend(project_name="p"), CSVBackend("./logs")])`` (see track.backends).
 Tables, images and artifacts are kept in the trial's metadata (see docs/forwarding.md), so
-every track store and the report have them. Other names come from :func:`register_backend`.
+every track store and the report have them; tables and images are also stored as artifacts
+(``TrialLogger.log_table``/``log_image``) that the dashboard shows. Other names come from :func:`register_backend`.
 
 Like ezpz, a bad value never costs the run: ``log`` stores every numeric value (numpy scalars
 and 0-d tensors included) as a metric and keeps each other value the way W&B does, in the
@@ -44,10 +45,12 @@ from track.backends import (
 )
 from track.client import ORPHAN_PROJECT, TrackClient
 from track.distributed import detect_rank
+from track.errors import MissingExtra
 from track.forward import Forwarder, ForwardingProtocol, forwarder_class, parse_forward
 from track.forward.base import MAX_CONSECUTIVE_FAILURES, ForwarderBroken, is_value_error
 from track.forward.protocol import record_trial_error
 from track.logger import TrialLogger
+from track.persistence.artifacts import ArtifactInfo, ArtifactsUnsupported
 from track.registry import Registry
 
 __all__ = [
@@ -67,7 +70,8 @@ __all__ = [
 
 log = logging.getLogger("track.tracker")
 
-#: Images up to this size are stored in the trial as base64; larger ones by path and hash only.
+#: Images up to this size are also kept in the trial's metadata as base64 (for the forwarders);
+#: every image is stored whole as a PNG artifact.
 IMAGE_MAX_BYTES = 1024 * 1024
 
 
@@ -112,15 +116,33 @@ class TrackBackend(TrackerBackend):
         self.trial.log_metadata(**{kind: dict(self._media[kind])})
 
     def log_table(self, key: str, columns: list[str], data: list[list[Any]]) -> None:
-        """Store under metadata ``tables.<key>`` as ``{"columns", "data"}``."""
+        """Store as the artifact ``media/<key>/<n>.json`` (``TrialLogger.log_table``) and under
+        metadata ``tables.<key>`` as ``{"columns", "data"}`` for the forwarders."""
+        self._media_artifact(self.trial.log_table, key, columns, data)
         self._put("tables", key, {"columns": list(columns), "data": [list(r) for r in data]})
 
     def log_image(self, key: str, image_path: str | Path, caption: str | None = None) -> None:
-        """Store under metadata ``images.<key>``: path, sha256, size, and base64 up to 1 MiB."""
+        """Store as the PNG artifact ``media/<key>/<n>.png`` (``TrialLogger.log_image``, any
+        size) and under metadata ``images.<key>``: path, sha256, size, the artifact's name, and
+        base64 up to 1 MiB for the forwarders."""
         entry = image_entry(image_path, caption)
+        info = self._media_artifact(self.trial.log_image, key, image_path, caption=caption)
+        if info is not None:
+            entry["artifact"] = info.name
         if entry["size"] <= IMAGE_MAX_BYTES:
             entry["base64"] = base64.b64encode(Path(image_path).read_bytes()).decode("ascii")
         self._put("images", key, entry)
+
+    def _media_artifact(
+        self, method: Callable[..., ArtifactInfo], key: str, *args: Any, **kwargs: Any
+    ) -> ArtifactInfo | None:
+        """``method``'s artifact, or None with a warning when the store keeps no artifacts
+        (``ephemeral:``) or Pillow is missing: the metadata entry is kept all the same."""
+        try:
+            return method(key, *args, **kwargs)
+        except (ArtifactsUnsupported, MissingExtra) as error:
+            log.warning("track: %r kept in metadata only (%s)", key, error)
+            return None
 
     def log_artifacts(self, paths: dict[str, str]) -> None:
         """Store each file with ``log_file`` and list it under metadata ``artifacts.<label>``;

@@ -550,6 +550,56 @@ function artifactsPanel(uid) {
   return el("div", { class: "panel" }, el("h2", {}, "Artifacts"), body);
 }
 
+// The trial's media (metadata.media, written by log_image/log_table): per series the entry of
+// the last step, a step slider when it has several; images by their artifact URL, tables
+// fetched as JSON and sortable by a click on a column header.
+function mediaPanel(uid, media) {
+  const series = Object.entries(media || {}).filter(([, entries]) => Array.isArray(entries) && entries.length);
+  if (!series.length) return el("div", { id: "media" });
+  const path = (name) => "trials/" + encodeURIComponent(uid) + "/artifacts/" + name.split("/").map(encodeURIComponent).join("/");
+  const cmp = (a, b) => a === b ? 0 : a === null ? 1 : b === null ? -1
+    : typeof a === "number" && typeof b === "number" ? a - b : String(a).localeCompare(String(b), undefined, { numeric: true });
+  function table(data) {
+    const order = { column: -1, asc: true };
+    const head = el("tr"), body = el("tbody");
+    const fill = () => body.replaceChildren(...data.rows.map((row) => el("tr", {}, row.map((cell) =>
+      el("td", { class: typeof cell === "number" ? "num" : "" }, cell === null ? "" : typeof cell === "object" ? JSON.stringify(cell) : cell)))));
+    head.append(...data.columns.map((name, i) => el("th", { class: "sortable", onclick: (event) => {
+      order.asc = order.column === i ? !order.asc : true;
+      order.column = i;
+      data.rows.sort((a, b) => (order.asc ? 1 : -1) * cmp(a[i], b[i]));
+      for (const th of head.children) th.className = "sortable";
+      event.currentTarget.className = "sortable sorted" + (order.asc ? " asc" : "");
+      fill();
+    } }, name)));
+    fill();
+    return el("div", { class: "table-wrap" }, el("table", {}, el("thead", {}, head), body));
+  }
+  const items = series.map(([name, entries]) => {
+    const box = el("div", { class: "media-item" }), label = el("span", { class: "muted" });
+    const image = el("img", { alt: name });
+    let shown = 0;
+    function pick(i) {
+      const entry = entries[i], step = entry.step ?? i;
+      shown = i;
+      label.textContent = ` step ${step}` + (entry.caption ? " · " + entry.caption : "");
+      if (entry.kind === "image") {
+        image.src = "/api/" + path(entry.artifact);
+        image.dataset.step = step;
+        box.replaceChildren(image);
+      } else {
+        request(path(entry.artifact)).then(({ body }) => { if (shown === i) box.replaceChildren(table(body)); })
+          .catch((error) => box.replaceChildren(el("p", { class: "muted" }, error.message)));
+      }
+    }
+    const slider = entries.length > 1 ? el("input", { type: "range", class: "media-step", min: 0, max: entries.length - 1,
+      step: 1, value: entries.length - 1, "aria-label": name + " step", oninput: (event) => pick(Number(event.target.value)) }) : null;
+    pick(entries.length - 1);
+    return el("div", { class: "media-series", "data-name": name }, el("h3", {}, name, label), slider, box);
+  });
+  return el("div", { class: "panel", id: "media" }, el("h2", {}, "Media"), items);
+}
+
 async function trialView(uid, params) {
   setCrumbs(["projects", "#/"], ["trial"]);
   let trial = await api("trials/" + encodeURIComponent(uid));
@@ -562,6 +612,7 @@ async function trialView(uid, params) {
   const editor = el("div");
   show(header, controls.node, panel.node, details, editor);
   view.append(artifactsPanel(uid));
+  view.append(mediaPanel(uid, (trial.metadata || {}).media));
 
   const origin = () => Math.min(...Object.values(series).map((s) => s.time[0] ?? Infinity));
   const chartTitle = (name, s) => name + (s.total > s.value.length ? ` (${s.value.length} of ${s.total} points)` : "");
