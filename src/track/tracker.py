@@ -45,7 +45,7 @@ from track.backends import (
 )
 from track.client import ORPHAN_PROJECT, TrackClient
 from track.distributed import detect_rank
-from track.errors import MissingExtra
+from track.errors import InvalidValue, MissingExtra
 from track.forward import Forwarder, ForwardingProtocol, forwarder_class, parse_forward
 from track.forward.base import MAX_CONSECUTIVE_FAILURES, ForwarderBroken, is_value_error
 from track.forward.protocol import record_trial_error
@@ -137,10 +137,11 @@ class TrackBackend(TrackerBackend):
         self, method: Callable[..., ArtifactInfo], key: str, *args: Any, **kwargs: Any
     ) -> ArtifactInfo | None:
         """``method``'s artifact, or None with a warning when the store keeps no artifacts
-        (``ephemeral:``) or Pillow is missing: the metadata entry is kept all the same."""
+        (``ephemeral:``), Pillow is missing or the file is no image Pillow reads: the metadata
+        entry is kept all the same (the forwarders report what they cannot take)."""
         try:
             return method(key, *args, **kwargs)
-        except (ArtifactsUnsupported, MissingExtra) as error:
+        except (ArtifactsUnsupported, MissingExtra, InvalidValue) as error:
             log.warning("track: %r kept in metadata only (%s)", key, error)
             return None
 

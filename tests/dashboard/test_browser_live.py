@@ -40,6 +40,15 @@ def get(url: str) -> Any:
         return json.load(answer)
 
 
+def wait_for_store(path: Path, writer: subprocess.Popen[bytes]) -> None:
+    """Wait until the writer has created its store file (fails if the writer exits)."""
+    end = time.monotonic() + 30
+    while not path.exists():
+        assert writer.poll() is None, writer.stderr.read().decode() if writer.stderr else ""
+        assert time.monotonic() < end, f"the writer did not create {path}"
+        time.sleep(0.05)
+
+
 def wait_for_running_trial(url: str, writer: subprocess.Popen[bytes]) -> str:
     """The uid of the writer's trial, once it runs and has points (fails if the writer exits)."""
     end = time.monotonic() + 30
@@ -63,6 +72,7 @@ def test_a_running_trial_gains_points_without_reload(
         [sys.executable, "-c", WRITER, str(stop)], env=env, stderr=subprocess.PIPE
     )
     try:
+        wait_for_store(tmp_path / "live.json", writer)  # track ui refuses a missing store
         with running_ui(uri) as url:
             uid = wait_for_running_trial(url, writer)
             requests: list[str] = []

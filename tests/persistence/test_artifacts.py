@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from optional import require
 from track.persistence import get_protocol
 from track.persistence.artifacts import (
     CHUNK_SIZE,
@@ -141,23 +140,6 @@ def test_a_store_without_a_folder_refuses_artifacts() -> None:
     trial = new_trial(store)
     with pytest.raises(ArtifactsUnsupported, match="no folder"):
         store.put_artifact(trial, "x", io.BytesIO(b"x"))
-
-
-def test_a_servers_client_refuses_artifacts_clearly(tmp_path: Path) -> None:
-    """socket:// does not carry artifacts yet: a TrackError and NotImplementedError says so."""
-    require("msgpack", "the server's wire format")
-    from server.trackserver import running_server
-
-    with running_server(tmp_path, f"file://{tmp_path / 'served.json'}", layer=None) as server:
-        client = get_protocol(server.uri())
-        try:
-            trial = new_trial(client)
-            with pytest.raises(ArtifactsUnsupported, match="socket://"):
-                client.put_artifact(trial, "x", io.BytesIO(b"x"))
-            with pytest.raises(NotImplementedError):
-                client.list_artifacts(trial)
-        finally:
-            client.close()
 
 
 MEASURE = """

@@ -351,11 +351,12 @@ function plotTraces(lines, weight) {
 // The request sends the point count of each metric (`since`) and the last ETag, so an
 // unchanged trial costs a 304 and a changed one only its new points. `changed` gets the
 // names of the metrics that grew, `replaced` those sent whole (new, or rewritten).
-async function fetchNewPoints(uid, series, live) {
+// `query` adds request parameters ("&names=...&points=...").
+async function fetchNewPoints(uid, series, live, query = "") {
   const since = Object.fromEntries(Object.entries(series).map(([name, s]) => [name, s.total]));
   const headers = live.etag ? { "if-none-match": live.etag } : {};
   const { response, body } = await request(`trials/${encodeURIComponent(uid)}/metrics?since=` +
-    encodeURIComponent(JSON.stringify(since)), { cache: "no-store", headers });
+    encodeURIComponent(JSON.stringify(since)) + query, { cache: "no-store", headers });
   live.etag = response.headers.get("etag");
   live.changed = {};
   live.replaced = [];
@@ -690,12 +691,23 @@ async function trialView(uid, params) {
 
 // ---- compare view ---------------------------------------------------------------------
 
+// Series requests of the compare view in flight at once (the server answers one at a time, a
+// few queued keep it busy without holding every later request behind a long queue).
+const COMPARE_REQUESTS = 4;
+
 async function compareView(params) {
   setCrumbs(["projects", "#/"], ["compare"]);
   const uids = (params.get("uids") || "").split(",").filter(Boolean);
   const trials = await Promise.all(uids.map((u) => api("trials/" + encodeURIComponent(u))));
-  const series = await Promise.all(uids.map((u) => api("trials/" + encodeURIComponent(u) + "/metrics")));
-  let names = [...new Set(series.flatMap((s) => Object.keys(s)))].sort();
+  // The metric names come from the trial documents (their last values); the points load metric
+  // by metric in display order, each chart drawn once all its runs arrived, folded sections
+  // only when unfolded. With many runs each series asks for fewer points.
+  const metricNames = () => [...new Set(trials.flatMap((t) => Object.keys(t.metrics || {})))].sort();
+  let names = metricNames();
+  const series = uids.map(() => ({}));
+  const points = Math.min(2000, Math.max(200, Math.floor(20000 / Math.max(uids.length, 1))));
+  const queued = new Set(), loaded = new Set(), jobs = [];
+  let inFlight = 0;
   const state = chartState(params);
   const controls = chartControls(state, () => names, () => draw());
   let panel = metricsPanel(names, state, () => draw());
@@ -710,23 +722,60 @@ async function compareView(params) {
   show(el("h1", {}, `Comparing ${trials.length} trials`), controls.node, grouping, panel.node,
        el("h2", {}, "Parameters and last values"), el("div", { class: "table-wrap" }, table));
 
+  // The query asking for `metrics` (all of them when a name holds the list's comma) at `points`.
+  const seriesQuery = (metrics) => new URLSearchParams(metrics.some((m) => m.includes(","))
+    ? { points } : { names: metrics.join(","), points });
+
+  function drawMetric(node) {
+    const metric = node.dataset.metric;
+    const lines = state.group.length ? groupLines(trials, series.map((s) => s[metric]), state) : [];
+    if (!state.group.length) series.forEach((s, i) => {
+      if (!s[metric]) return;
+      lines.push({ x: xValues(s[metric], state.x, s[metric].time[0]), y: s[metric].value, key: uids[i],
+                   name: plain(label(trials[i])), color: COLORS[i % COLORS.length] });
+    });
+    drawChart(node, metric, lines, state);
+  }
+
   function draw() {
     remember("/compare", stateParams(state, { uids: uids.join(",") }));
+    for (const node of panel.charts()) if (loaded.has(node.dataset.metric)) drawMetric(node);
+    load();
+  }
+
+  // Queue every run's series of the charts not asked for yet outside folded sections, in display
+  // order, and start requests up to COMPARE_REQUESTS.
+  function load() {
     for (const node of panel.charts()) {
-      const metric = node.dataset.metric;
-      const lines = state.group.length ? groupLines(trials, series.map((s) => s[metric]), state) : [];
-      if (!state.group.length) series.forEach((s, i) => {
-        if (!s[metric]) return;
-        lines.push({ x: xValues(s[metric], state.x, s[metric].time[0]), y: s[metric].value, key: uids[i],
-                     name: plain(label(trials[i])), color: COLORS[i % COLORS.length] });
-      });
-      drawChart(node, metric, lines, state);
+      const metric = node.dataset.metric, section = node.closest("details");
+      if (queued.has(metric) || (section && !section.open)) continue;
+      queued.add(metric);
+      const left = { runs: uids.length };
+      uids.forEach((uid, i) => jobs.push({ metric, i, left }));
     }
+    while (inFlight < COMPARE_REQUESTS && jobs.length) fetchSeries(jobs.shift());
+  }
+
+  async function fetchSeries({ metric, i, left }) {
+    inFlight += 1;
+    let body;
+    try {
+      body = await api(`trials/${encodeURIComponent(uids[i])}/metrics?` + seriesQuery([metric]));
+    } catch (error) { jobs.length = 0; fail(error); return; } finally { inFlight -= 1; }
+    if (!panel.node.isConnected) { jobs.length = 0; return; }  // the page moved on
+    if (body[metric]) series[i][metric] = body[metric];
+    left.runs -= 1;
+    if (!left.runs) {
+      loaded.add(metric);
+      const node = panel.charts().find((n) => n.dataset.metric === metric);
+      if (node) drawMetric(node);
+    }
+    load();
   }
   draw();
 
-  // While a compared trial runs: its new points every 2 s, appended to its lines (grouped
-  // charts are recomputed, since a group's mean moves).
+  // While a compared trial runs: its new points every 2 s (of the metrics loaded so far),
+  // appended to its lines (grouped charts are recomputed, since a group's mean moves).
   const live = uids.map(() => ({ etag: null }));
   async function poll() {
     const running = trials.map((t, i) => i).filter((i) => trials[i].status === "Running");
@@ -735,7 +784,8 @@ async function compareView(params) {
     try {
       for (const i of running) {
         trials[i] = await api("trials/" + encodeURIComponent(uids[i]));
-        if (!(await fetchNewPoints(uids[i], series[i], live[i]))) continue;
+        if (!loaded.size) continue;
+        if (!(await fetchNewPoints(uids[i], series[i], live[i], "&" + seriesQuery([...loaded])))) continue;
         if (state.group.length || live[i].replaced.length) { redraw = true; continue; }
         for (const node of panel.charts()) {
           const added = live[i].changed[node.dataset.metric];
@@ -745,7 +795,7 @@ async function compareView(params) {
         }
       }
     } catch (error) { fail(error); return; }
-    const now = [...new Set(series.flatMap((s) => Object.keys(s)))].sort();
+    const now = metricNames();
     if (now.join("\n") !== names.join("\n")) {
       names = now;
       const fresh = metricsPanel(names, state, () => draw());
