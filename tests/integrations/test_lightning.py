@@ -93,6 +93,23 @@ def test_fit_records_metrics_hyperparameters_and_completion(tmp_path: Path) -> N
     assert len(trial.groups) == 1
 
 
+def test_checkpoints_are_stored_as_artifacts_when_asked(tmp_path: Path) -> None:
+    """log_checkpoints=True: each checkpoint Lightning saved (one per epoch here) is an artifact,
+    kept after Lightning deletes the older file; the best one byte for byte."""
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    fit(uri, tmp_path, Tiny(), log_checkpoints=True)
+    trial = only_trial(uri)
+    saved = Path(trial.metadata["checkpoints"]["best_model_path"])
+    protocol = get_protocol(uri)
+    try:
+        names = [a.name for a in protocol.list_artifacts(trial)]
+        assert names == ["checkpoints/epoch=0-step=4.ckpt", f"checkpoints/{saved.name}"]
+        stored = b"".join(protocol.open_artifact(trial, f"checkpoints/{saved.name}"))
+    finally:
+        protocol.close()
+    assert stored == saved.read_bytes()
+
+
 def test_failed_fit_ends_in_exception(tmp_path: Path) -> None:
     """A training step that raises leaves the trial in Exception, its earlier points kept."""
     uri = f"sqlite:///{tmp_path / 'store.db'}"

@@ -8,6 +8,7 @@ status Lightning reports.
 
 from __future__ import annotations
 
+import os
 from argparse import Namespace
 from collections.abc import Mapping
 from typing import Any
@@ -38,6 +39,8 @@ class TrackLogger(Logger):
     ``tags`` describe it; ``client_options`` go to the client (pipeline options, ``forward``).
     Hyperparameters become the trial's parameters when logged before anything else (as the
     Trainer does); logged later, they are kept in its metadata (parameters define a trial).
+    With ``log_checkpoints=True`` each checkpoint file Lightning saves is also stored as the
+    artifact ``checkpoints/<file name>`` (content-addressed: an unchanged file is stored once).
     """
 
     def __init__(
@@ -47,9 +50,11 @@ class TrackLogger(Logger):
         group: str | None = None,
         name: str | None = None,
         tags: Mapping[str, Any] | None = None,
+        log_checkpoints: bool = False,
         **client_options: Any,
     ) -> None:
         super().__init__()
+        self._log_checkpoints = log_checkpoints
         self._uri = uri
         self._project = project
         self._group = group
@@ -117,9 +122,14 @@ class TrackLogger(Logger):
 
     @rank_zero_only
     def after_save_checkpoint(self, checkpoint_callback: ModelCheckpoint) -> None:
-        """Record where the checkpoints are (paths and best score) in the trial's metadata."""
+        """Record where the checkpoints are (paths and best score) in the trial's metadata, and
+        store the files as artifacts when ``log_checkpoints``."""
         if self._trial is None:
             return
+        if self._log_checkpoints:
+            paths = {checkpoint_callback.best_model_path, checkpoint_callback.last_model_path}
+            for path in sorted(p for p in paths if p and os.path.isfile(p)):
+                self._trial.log_artifact(path, name=f"checkpoints/{os.path.basename(path)}")
         score = checkpoint_callback.best_model_score
         self._trial.log_metadata(
             checkpoints={
