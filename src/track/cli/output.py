@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
-from track.reading import short_uid
+from track.reading import human_duration, short_uid
 
 __all__ = [
     "fit_columns",
@@ -78,17 +78,6 @@ def progress(description: str) -> Iterator[Callable[[int, int | None], None]]:
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
-def format_seconds(seconds: float) -> str:
-    """A duration as ``1h02m``, ``3m05s`` or ``4.2s``."""
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
-
-
 def format_cell(value: Any, kind: str = "") -> str:
     """A value as a short string: numbers to 4 significant digits, times readable, None as ``-``."""
     if value is None:
@@ -96,7 +85,7 @@ def format_cell(value: Any, kind: str = "") -> str:
     if kind == "uid" and isinstance(value, str):
         return short_uid(value)
     if kind == "duration" and isinstance(value, (int, float)):
-        return format_seconds(value)
+        return human_duration(value)
     if kind == "time" and isinstance(value, (int, float)):
         return datetime.datetime.fromtimestamp(value).strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, float):
