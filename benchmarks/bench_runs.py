@@ -19,9 +19,10 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
+
+from bench_sql import postgres_schema
 
 from track.frames import history, runs
 from track.persistence import get_protocol
@@ -82,25 +83,6 @@ def measure(uri: str, args: argparse.Namespace) -> list[str]:
         f"{long:.4f}",
         f"{wide:.4f}",
     ]
-
-
-def postgres_schema(base: str) -> tuple[str, Callable[[], None]] | None:
-    """A fresh schema URI on ``base`` and a function dropping it; None if unreachable."""
-    try:
-        import psycopg
-        from psycopg import sql
-
-        psycopg.connect(base, connect_timeout=3).close()
-    except Exception as error:
-        print(f"PostgreSQL at {base} skipped: {error}")
-        return None
-    schema = f"track_bench_{uuid.uuid4().hex[:12]}"
-
-    def drop() -> None:
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
-
-    return f"{base}?schema={schema}", drop
 
 
 def main() -> None:

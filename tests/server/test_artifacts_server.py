@@ -163,3 +163,33 @@ def _client_with_password(server: object, password: str) -> object:
     from track.server.client import SocketClient
 
     return SocketClient(server.uri(password=password))  # type: ignore[attr-defined]
+
+
+def test_an_upload_untouched_for_an_hour_is_removed_when_an_upload_starts(
+    server: object, tmp_path: Path
+) -> None:
+    """The server's upload folder keeps no abandoned upload: one untouched for more than
+    ABANDONED seconds goes when the next upload starts; a recent one stays."""
+    import time
+    import uuid
+
+    from track.server.transfers import ABANDONED, default_upload_dir
+
+    folder = Path(default_upload_dir())
+    old = folder / f"test-{uuid.uuid4().hex}.part"
+    recent = folder / f"test-{uuid.uuid4().hex}.part"
+    for path in (old, recent):
+        path.write_bytes(b"left by a client that went away")
+    past = time.time() - ABANDONED - 60
+    os.utime(old, (past, past))
+    client = _client(server)
+    try:
+        trial = _new_trial(client, "sweep")
+        source = tmp_path / "small.bin"
+        source.write_bytes(b"x" * 10)
+        client.put_artifact(trial, "small.bin", str(source))
+        assert not old.exists()
+        assert recent.exists()
+    finally:
+        client.close()
+        recent.unlink(missing_ok=True)
