@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import urllib.request
@@ -202,3 +203,87 @@ def test_metrics_panel_filters_groups_by_prefix_and_sets_axes(
     assert len(cpu) == STEPS // 10 and len(set(cpu)) == 1
     for part in ("log=val%2Floss", "x=wall", "open=system"):
         assert part in page.url
+
+
+def stored_groups(url: str, uids: list[str]) -> dict[float, list[dict[str, Any]]]:
+    """The stored loss series of the 3 x 3 sweep from the API, by learning rate."""
+    groups: dict[float, list[dict[str, Any]]] = {}
+    for uid in uids:
+        with urllib.request.urlopen(f"{url}/api/trials/{uid}") as answer:
+            lr = json.load(answer)["parameters"]["lr"]
+        with urllib.request.urlopen(f"{url}/api/trials/{uid}/metrics?names=loss") as answer:
+            groups.setdefault(lr, []).append(json.load(answer)["loss"])
+    return groups
+
+
+def group_compare(page: Any, url: str, uids: list[str]) -> None:
+    """Open the compare view of ``uids`` and group it by all but the seed (min-max bands)."""
+    page.goto(f"{url}/#/compare?uids={','.join(uids)}")
+    page.wait_for_selector(LOSS + " .main-svg", timeout=CHART_TIMEOUT)
+    assert page.is_disabled("#band"), "no band to choose before grouping"
+    page.click("#group-but-seed")
+    page.wait_for_function(f'document.querySelector("{LOSS}").data.length === 9')
+    assert page.input_value("#band") == "minmax" and "band=" not in page.url
+
+
+def choose_band(page: Any, band: str, traces_drawn: int) -> None:
+    """Pick ``band`` in the band menu and wait until the loss chart holds ``traces_drawn``."""
+    page.select_option("#band", band)
+    page.wait_for_function(
+        f'location.hash.includes("band={band}") && '
+        f'document.querySelector("{LOSS}").data.length === {traces_drawn}'
+    )
+
+
+def test_std_band_is_the_mean_plus_minus_the_sample_std(
+    grid: tuple[str, list[str]], page: Any, artifacts: Path
+) -> None:
+    """'± std' draws, at every step, the group mean ± the sample std of its runs' stored values."""
+    url, uids = grid
+    group_compare(page, url, uids)
+    choose_band(page, "std", 9)
+    drawn = traces(page, LOSS)
+    assert [t["meta"] for t in drawn] == ["band-low", "band-high", "line"] * 3
+    assert [t["fill"] for t in drawn if t["meta"] == "band-high"] == ["tonexty"] * 3
+    for lr, runs in stored_groups(url, uids).items():
+        assert len(runs) == 3
+        name = f"lr={lr} (3)"
+        low, high, mean = drawn[[t["name"] for t in drawn].index(name) - 2 :][:3]
+        steps = sorted({step for run in runs for step in run["step"]})
+        assert mean["x"] == low["x"] == high["x"] == steps == list(range(STEPS))
+        for j, step in enumerate(steps):
+            values = [run["value"][run["step"].index(step)] for run in runs]
+            centre, spread = statistics.fmean(values), statistics.stdev(values)
+            assert math.isclose(mean["y"][j], centre, rel_tol=1e-9)
+            assert math.isclose(low["y"][j], centre - spread, rel_tol=1e-9, abs_tol=1e-12)
+            assert math.isclose(high["y"][j], centre + spread, rel_tol=1e-9, abs_tol=1e-12)
+            assert spread > 0 and not math.isclose(spread, statistics.pstdev(values))
+    page.screenshot(path=str(artifacts / "charts-std-band.png"), full_page=True)
+
+
+def test_a_pasted_url_restores_the_band_choice(
+    grid: tuple[str, list[str]], page: Any, browser: Any
+) -> None:
+    """``band=std`` and ``band=none`` live in the hash; a new page draws the same traces."""
+    url, uids = grid
+    group_compare(page, url, uids)
+    other = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        pasted = other.new_page()
+        for band, count, metas in (
+            ("std", 9, ["band-low", "band-high", "line"] * 3),
+            ("none", 3, ["line"] * 3),
+        ):
+            choose_band(page, band, count)
+            drawn = traces(page, LOSS)
+            assert [t["meta"] for t in drawn] == metas
+            pasted.goto("about:blank")
+            pasted.goto(page.url)
+            pasted.wait_for_function(
+                f'(document.querySelector("{LOSS}") || {{}}).data?.length === {count}',
+                timeout=CHART_TIMEOUT,
+            )
+            assert pasted.input_value("#band") == band and pasted.is_enabled("#band")
+            assert traces(pasted, LOSS) == drawn
+    finally:
+        other.close()

@@ -264,14 +264,15 @@ async function trialsView(params) {
 // ---- charts ---------------------------------------------------------------------------
 
 // What a chart view shows, read from and written back to the URL hash so a link restores it:
-// smoothing weight, x axis, metrics drawn in log scale, grouping parameters, metric filter,
-// metric sections opened or closed by hand.
+// smoothing weight, x axis, metrics drawn in log scale, grouping parameters and the band drawn
+// around each group's mean, metric filter, metric sections opened or closed by hand.
 function chartState(params) {
   const list = (key) => (params.get(key) || "").split(",").filter(Boolean);
   const smooth = Math.min(Math.max(Number(params.get("smooth")) || 0, 0), 0.99);
   return { smooth, x: ["step", "wall", "relative"].includes(params.get("x")) ? params.get("x") : "step",
-           log: new Set(list("log")), group: list("groupby"), find: params.get("find") || "",
-           open: new Set(list("open")), closed: new Set(list("closed")) };
+           log: new Set(list("log")), group: list("groupby"),
+           band: Object.hasOwn(BANDS, params.get("band")) ? params.get("band") : "minmax",
+           find: params.get("find") || "", open: new Set(list("open")), closed: new Set(list("closed")) };
 }
 
 // The state as hash parameters (defaults left out, so plain links stay short).
@@ -279,6 +280,7 @@ function stateParams(state, extra = {}) {
   const q = new URLSearchParams(extra);
   if (state.smooth) q.set("smooth", String(state.smooth));
   if (state.x !== "step") q.set("x", state.x);
+  if (state.band !== "minmax") q.set("band", state.band);
   for (const [key, name] of [["log", "log"], ["group", "groupby"], ["open", "open"], ["closed", "closed"]]) {
     const values = [...state[key]];
     if (values.length) q.set(name, values.join(","));
@@ -320,9 +322,10 @@ function xValues(series, mode, origin) {
   return series.step;
 }
 
-// Plotly traces for lines {x, y, name, color, lo?, hi?}: a min–max band under a line when it
-// has one, and with smoothing on the raw line kept faint under its smoothed curve. Each trace's
-// `meta` says what it is: "line" (unsmoothed), "raw", "smoothed", "band-low" or "band-high".
+// Plotly traces for lines {x, y, name, color, lo?, hi?}: a band (min–max or ± std) under a
+// line when it has one, and with smoothing on the raw line kept faint under its smoothed curve.
+// Each trace's `meta` says what it is: "line" (unsmoothed), "raw", "smoothed", "band-low" or
+// "band-high".
 function plotTraces(lines, weight) {
   const traces = [];
   for (const line of lines) {
@@ -815,11 +818,36 @@ async function compareView(params) {
 
 const SEEDS = new Set(["seed", "random_seed"]);
 
-// Checkboxes choosing the parameters the compare view groups runs by, and "all but seed".
+// The bands a group's mean can be drawn over (`band=` in the hash; "minmax" is the default):
+// the low and high edge from the values of the group's runs at one step and their mean.
+const BANDS = {
+  minmax: { label: "min–max", edges: (values) => [Math.min(...values), Math.max(...values)] },
+  std: { label: "± std", edges: (values, mean) => { const s = sampleStd(values, mean); return [mean - s, mean + s]; } },
+  none: { label: "none", edges: null },
+};
+
+// The sample standard deviation (n − 1 in the denominator, as pandas and numpy's ddof=1); 0 for
+// a single value, so a step only one run reached draws no width.
+function sampleStd(values, mean) {
+  if (values.length < 2) return 0;
+  return Math.sqrt(values.reduce((sum, v) => sum + (v - mean) * (v - mean), 0) / (values.length - 1));
+}
+
+// Checkboxes choosing the parameters the compare view groups runs by, "all but seed", and the
+// band drawn around each group's mean (enabled while some parameter groups the runs).
 function groupingControl(parameters, state, onChange) {
   const boxes = parameters.map((p) => el("input", { type: "checkbox", "data-param": p,
                                                      checked: state.group.includes(p) ? "" : null }));
-  const changed = () => { state.group = boxes.filter((b) => b.checked).map((b) => b.dataset.param); onChange(); };
+  const band = el("select", { id: "band", title: "the band around each group's mean",
+                              onchange: () => { state.band = band.value; onChange(); } },
+                  Object.entries(BANDS).map(([value, b]) => el("option", { value }, "band: " + b.label)));
+  band.value = state.band;
+  band.disabled = !state.group.length;
+  const changed = () => {
+    state.group = boxes.filter((b) => b.checked).map((b) => b.dataset.param);
+    band.disabled = !state.group.length;
+    onChange();
+  };
   boxes.forEach((b) => b.addEventListener("change", changed));
   const allButSeed = el("button", { id: "group-but-seed", onclick: () => {
     boxes.forEach((b) => { b.checked = !SEEDS.has(b.dataset.param); });
@@ -827,11 +855,11 @@ function groupingControl(parameters, state, onChange) {
   } }, "all but seed");
   return el("div", { class: "toolbar", id: "grouping" }, el("span", { class: "muted" }, "group by:"),
             boxes.map((b) => el("label", {}, b, " " + b.dataset.param)),
-            parameters.some((p) => SEEDS.has(p)) ? allButSeed : null);
+            parameters.some((p) => SEEDS.has(p)) ? allButSeed : null, band);
 }
 
 // One line per group of runs (same values of the grouping parameters): the mean over the runs
-// that have each step, with the min and max as a band; named "lr=0.1 (3)".
+// that have each step, over the band `state.band` chooses (BANDS); named "lr=0.1 (3)".
 function groupLines(trials, metricSeries, state) {
   const groups = new Map();
   trials.forEach((trial, i) => {
@@ -856,9 +884,12 @@ function groupLines(trials, metricSeries, state) {
     const at = steps.map((step) => cells.get(step));
     const x = state.x === "wall" ? at.map((c) => new Date(mean(c.times) * 1000))
             : state.x === "relative" ? at.map((c) => mean(c.relative)) : steps;
-    return { x, y: at.map((c) => mean(c.values)), lo: at.map((c) => Math.min(...c.values)),
-             hi: at.map((c) => Math.max(...c.values)), name: plain(`${key} (${members.length})`),
-             color: COLORS[g % COLORS.length] };
+    const y = at.map((c) => mean(c.values));
+    const line = { x, y, name: plain(`${key} (${members.length})`), color: COLORS[g % COLORS.length] };
+    const edges = BANDS[state.band].edges;
+    if (!edges) return line;
+    const bands = at.map((c, j) => edges(c.values, y[j]));
+    return { ...line, lo: bands.map((b) => b[0]), hi: bands.map((b) => b[1]) };
   });
 }
 
