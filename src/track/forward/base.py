@@ -15,6 +15,13 @@ failed item from a broken forwarder:
   images, ...; a success of that kind resets it), or when :meth:`Forwarder.start` fails,
   :class:`ForwarderBroken` is raised and the forwarding protocol disables the forwarder and
   records it in the trial's errors.
+
+Edits made in track after the fact (a rename or note, removed tags, a deleted trial; see
+:class:`~track.forward.protocol.ForwardingProtocol`) reach the runs a forwarder made for the
+trial in this process, through :meth:`Forwarder.edit`: the forwarder applies those of
+:data:`EDITS` it lists in :attr:`Forwarder.edits` and leaves its copy as it was for the others.
+An edit is guarded like an item: refused (:class:`ItemError`), it is skipped with a warning and
+counted; failing, it counts toward disabling the forwarder.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import io
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from track.errors import InvalidValue, TrackError
@@ -34,8 +41,12 @@ from track.persistence.protocol import TrialBatch
 from track.structure import Trial
 
 __all__ = [
+    "DELETION",
+    "DISPLAY",
+    "EDITS",
     "MAX_CONSECUTIVE_FAILURES",
     "MEDIA_KINDS",
+    "TAG_REMOVAL",
     "Forwarder",
     "ForwarderBroken",
     "ItemError",
@@ -54,6 +65,14 @@ END_STATUS_VALUE = 200
 #: A forwarder (or tracker backend) failing this many calls in a row, for reasons other than a
 #: bad value, is taken as broken and disabled.
 MAX_CONSECUTIVE_FAILURES = 3
+#: The edits made in track after the fact that a forwarder may apply to the runs it made:
+#: a new display name or note (``Protocol.set_trial_display``), removed tags
+#: (``remove_trial_tags``), a deleted trial (``delete_trials``, ``delete_group``/``delete_project``
+#: with their trials). Also the kinds of item they are counted as.
+DISPLAY = "display name and note"
+TAG_REMOVAL = "tag removal"
+DELETION = "deletion"
+EDITS = (DISPLAY, TAG_REMOVAL, DELETION)
 
 Row = tuple[Any, float, dict[str, float]]
 
@@ -129,11 +148,20 @@ class Forwarder:
     """
 
     name = "base"
+    #: the :data:`EDITS` this forwarder applies to the runs it made; it leaves its copy as it
+    #: was for the others (said once at info level)
+    edits: frozenset[str] = frozenset()
 
     def __init__(self) -> None:
         self.enabled = True
         self.current: Trial | None = None
         self._sent: dict[tuple[str, str], str] = {}
+        #: every trial this forwarder started a run for in this process (edits reach these
+        #: only), by track uid, with what the target needs to reach each of its runs (a run
+        #: id, ...; more than one when it followed another trial in between; see
+        #: :meth:`remember`)
+        self.forwarded: dict[str, list[Any]] = {}
+        self._not_forwarded: set[str] = set()
         #: failures in a row by kind of item (skipped items not counted); a success of that
         #: kind resets its count, so a no-op success of another kind cannot hide a dead target
         self.failures: Counter[str] = Counter()
@@ -161,6 +189,18 @@ class Forwarder:
     def close(self) -> None:
         """Release everything (after :meth:`end` of the current trial)."""
 
+    def set_display(self, uid: str, name: str | None, note: str | None) -> None:
+        """Give the runs of trial ``uid`` its new display name and note (:data:`DISPLAY`).
+
+        As in ``Protocol.set_trial_display``: None leaves a field as it is, "" removes it.
+        """
+
+    def remove_tags(self, uid: str, names: Sequence[str]) -> None:
+        """Remove the named track tags from the runs of trial ``uid`` (:data:`TAG_REMOVAL`)."""
+
+    def delete(self, uid: str) -> None:
+        """Trial ``uid`` was deleted from the track store: act on its runs (:data:`DELETION`)."""
+
     @property
     def run_url(self) -> str | None:
         """Where the current run can be seen in the target's web UI (None: no run, or no UI)."""
@@ -171,6 +211,36 @@ class Forwarder:
         return None
 
     # ---- driven by the forwarding protocol ------------------------------------------
+
+    def remember(self, trial: Trial, handle: Any) -> None:
+        """Record ``handle`` (what reaches the run: its id, ...) as a run of ``trial``.
+
+        A forwarder that applies :attr:`edits` calls it from :meth:`start`.
+        """
+        self.forwarded.setdefault(trial.uid, []).append(handle)
+
+    def edit(self, kind: str, uid: str, call: Callable[[], Any]) -> None:
+        """Apply one edit of ``kind`` (of :data:`EDITS`) made in track to trial ``uid``'s runs.
+
+        ``call`` is the forwarder's method for it (``set_display``, ...), run as one item
+        (see :meth:`attempt`) when ``kind`` is among :attr:`edits`. A deleted trial's run that
+        is still open is ended first (the trial gets nothing more), and the trial forgotten.
+        """
+        if kind == DELETION and self.current is not None and self.current.uid == uid:
+            self.attempt("end of run", self.finish_current)
+        if kind in self.edits:
+            self.attempt(f"the {kind} of trial {uid}", call, kind=kind)
+        elif kind not in self._not_forwarded:
+            self._not_forwarded.add(kind)
+            log.info(
+                "track: forwarder %r does not forward a %s made in track: its copy of trial %s "
+                "(and of any other trial) stays as it was",
+                self.name,
+                kind,
+                uid,
+            )
+        if kind == DELETION:
+            self.forwarded.pop(uid, None)
 
     def handle(self, trial: Trial, batch: TrialBatch) -> None:
         """Forward one batch the track store accepted, item by item.
@@ -189,6 +259,7 @@ class Forwarder:
                 raise ForwarderBroken(
                     f"could not start a run ({type(error).__name__}: {error})"
                 ) from error
+            self.forwarded.setdefault(trial.uid, [])
         if batch.series:
             self.attempt("metrics", lambda: self.log_rows(trial, rows_of(batch)))
         plain = {k: v for k, v in batch.metadata.items() if k not in MEDIA_KINDS}

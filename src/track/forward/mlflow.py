@@ -11,6 +11,14 @@ tags ``summary.<key>``. Points logged without a step get the next step of their 
 needs an integer step). With ``group_aggregates`` (the ezpz-style backends, as ezpz does), a
 metric logged in the same call as its distributed aggregates (``loss`` with ``loss/mean``,
 ``/min``, ``/max`` or ``/std``) is sent as ``loss/local``, so MLflow groups the five.
+
+Edits made in track reach the runs this forwarder made in this process: a display name renames
+the run (``mlflow.runName``; "" gives back its first name), a note becomes its description (tag
+``mlflow.note.content``), removed tags are deleted (``track.tag.<name>``). A deleted trial's run
+is tagged ``track.deleted=true`` and kept; with ``delete_runs=True`` it is deleted instead
+(MLflow's soft delete: ``mlflow runs restore`` brings it back until ``mlflow gc``). An edit
+MLflow refuses for that run (deleted in MLflow meanwhile, a value it does not accept) is
+skipped with a warning (:class:`ItemError`).
 """
 
 from __future__ import annotations
@@ -18,12 +26,22 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from track.forward.base import Forwarder, ItemError, Row, flatten, table_csv
+from track.forward.base import (
+    DELETION,
+    DISPLAY,
+    TAG_REMOVAL,
+    Forwarder,
+    ItemError,
+    Row,
+    flatten,
+    table_csv,
+)
 from track.structure import Trial
 
-__all__ = ["MLflowForwarder", "insecure_tls", "local_names"]
+__all__ = ["DELETED_TAG", "NOTE_TAG", "MLflowForwarder", "insecure_tls", "local_names"]
 
 log = logging.getLogger("track.forward")
 
@@ -38,6 +56,14 @@ TAG_MAX_CHARS = 8000
 AGGREGATE_SUFFIXES = ("/mean", "/min", "/max", "/std")
 #: Values of ``MLFLOW_TRACKING_INSECURE_TLS`` that turn certificate checks off.
 TRUE = ("true", "1", "yes")
+#: The run tag MLflow shows as the run's description (a trial's note).
+NOTE_TAG = "mlflow.note.content"
+#: Prefix of the run tags holding the trial's tags.
+TAG_PREFIX = "track.tag."
+#: The tag (value "true") a run gets when its trial is deleted in track, unless ``delete_runs``.
+DELETED_TAG = "track.deleted"
+#: MLflow error codes that refuse one edit of one run; any other error is a failure.
+REFUSED = ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST", "INVALID_STATE")
 
 
 def insecure_tls() -> bool:
@@ -56,10 +82,12 @@ class MLflowForwarder(Forwarder):
 
     ``tags`` are set on the run as given and ``description`` becomes its note (both as
     ``mlflow.start_run`` takes them). A trial without a name gives its uid as the run's name,
-    unless ``name_from_uid`` is False (MLflow then makes one up).
+    unless ``name_from_uid`` is False (MLflow then makes one up). ``delete_runs`` (off by
+    default) deletes the run of a trial deleted in track instead of tagging it.
     """
 
     name = "mlflow"
+    edits = frozenset({DISPLAY, TAG_REMOVAL, DELETION})
 
     def __init__(
         self,
@@ -70,6 +98,7 @@ class MLflowForwarder(Forwarder):
         description: str | None = None,
         name_from_uid: bool = True,
         group_aggregates: bool = False,
+        delete_runs: bool = False,
     ) -> None:
         super().__init__()
         import mlflow
@@ -93,6 +122,7 @@ class MLflowForwarder(Forwarder):
         self.description = description
         self.name_from_uid = name_from_uid
         self.group_aggregates = group_aggregates
+        self.delete_runs = delete_runs
         #: the current run's id (after it ended, the last run's, for ``run`` and ``run_url``)
         self.run_id: str | None = None
         self.run_name: str | None = None
@@ -113,13 +143,17 @@ class MLflowForwarder(Forwarder):
         )
         found = self.client.get_experiment_by_name(name)
         experiment_id = found.experiment_id if found else self.client.create_experiment(name)
-        tags = {"track.uid": trial.uid, **{f"track.tag.{k}": str(v) for k, v in trial.tags.items()}}
+        tags = {
+            "track.uid": trial.uid,
+            **{f"{TAG_PREFIX}{k}": str(v) for k, v in trial.tags.items()},
+        }
         tags.update(self.tags)
         if self.description:
-            tags["mlflow.note.content"] = self.description
+            tags[NOTE_TAG] = self.description
         run_name = trial.name or (trial.uid if self.name_from_uid else None)
         run = self.client.create_run(experiment_id, run_name=run_name, tags=tags)
         self.run_id, self.run_name, self._open = run.info.run_id, run.info.run_name, True
+        self.remember(trial, (run.info.run_id, run.info.run_name))
         self.experiment_id, self.experiment_name = experiment_id, name
         self._next_step, self._params, self._summary = {}, {}, {}
         self._log_params(flatten(trial.parameters, self.parameters_prefix))
@@ -248,6 +282,63 @@ class MLflowForwarder(Forwarder):
                 self.client.log_artifacts(self._started_run_id, path, key)
             else:
                 self.client.log_artifact(self._started_run_id, path, key)
+
+    def _edit_runs(self, uid: str, edit: Callable[[str, str], None]) -> None:
+        """``edit(run_id, first_name)`` on every run of trial ``uid``.
+
+        Runs MLflow refuses the edit for (see :data:`REFUSED`) are named in one
+        :class:`ItemError` after the others were edited.
+        """
+        from mlflow.exceptions import MlflowException
+
+        refused: list[str] = []
+        for run_id, first_name in self.forwarded.get(uid, []):
+            try:
+                edit(run_id, first_name)
+            except MlflowException as error:
+                if error.error_code not in REFUSED:
+                    raise
+                refused.append(f"run {run_id}: {error.message}")
+        if refused:
+            raise ItemError(f"MLflow refused the edit ({'; '.join(refused)})")
+
+    def _delete_tags(self, run_id: str, keys: Sequence[str]) -> None:
+        """Delete those of the tags ``keys`` the run has (MLflow refuses a missing one)."""
+        present = self.client.get_run(run_id).data.tags
+        for key in keys:
+            if key in present:
+                self.client.delete_tag(run_id, key)
+
+    def set_display(self, uid: str, name: str | None, note: str | None) -> None:
+        """Rename the runs ("" gives back their first name); the note becomes their description."""
+
+        def apply(run_id: str, first_name: str) -> None:
+            if name is not None:
+                self.client.update_run(run_id, name=name or first_name)
+                if run_id == self.run_id:
+                    self.run_name = name or first_name
+            if note:
+                self.client.set_tag(run_id, NOTE_TAG, note)
+            elif note is not None:
+                self._delete_tags(run_id, [NOTE_TAG])
+
+        self._edit_runs(uid, apply)
+
+    def remove_tags(self, uid: str, names: Sequence[str]) -> None:
+        """Delete the runs' tags ``track.tag.<name>``."""
+        keys = [f"{TAG_PREFIX}{name}" for name in names]
+        self._edit_runs(uid, lambda run_id, _: self._delete_tags(run_id, keys))
+
+    def delete(self, uid: str) -> None:
+        """Tag the runs ``track.deleted=true``; with ``delete_runs``, delete them (soft)."""
+
+        def apply(run_id: str, _: str) -> None:
+            if self.delete_runs:
+                self.client.delete_run(run_id)
+            else:
+                self.client.set_tag(run_id, DELETED_TAG, "true")
+
+        self._edit_runs(uid, apply)
 
     def end(self, trial: Trial, status: dict[str, Any] | None) -> None:
         """Terminate the run: FINISHED, KILLED or FAILED after the trial's status."""

@@ -12,23 +12,42 @@ Runs are created with ``reinit="create_new"``, so they never finish or replace a
 started. ``make_global=True`` (the ezpz-style backends) also makes the run ``wandb.run`` when
 no other run is, as ``wandb.init`` does: wandb's torch hooks (``watch``) and top-level
 functions (``wandb.log``) only ever use that one.
+
+Edits made in track reach the trial's run while it is live (the trial is still being forwarded):
+a display name becomes the run's name ("" gives back its first name), a note its notes, and
+removed tags leave its tags (``name=value``). A finished run is not edited: wandb cannot change
+an offline run after ``finish`` (``wandb sync`` uploads it as it was), and this forwarder does
+not call wandb's web API; such an edit is skipped with a warning (:class:`ItemError`) naming the
+run. A trial deleted in track keeps its run: wandb's delete is permanent, with nothing to
+restore, and an offline run's folder may be the only copy.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
-from track.forward.base import Forwarder, ItemError, Row
+from track.forward.base import DISPLAY, TAG_REMOVAL, Forwarder, ItemError, Row
 from track.structure import Trial
 
-__all__ = ["STEP_KEY", "WandbForwarder"]
+__all__ = ["STEP_KEY", "RunHandle", "WandbForwarder"]
 
 log = logging.getLogger("track.forward")
 
 #: The x-axis every forwarded metric is defined against.
 STEP_KEY = "track/step"
+
+
+class RunHandle(NamedTuple):
+    """What an edit needs to know of a run this forwarder made."""
+
+    id: str
+    #: the name it was given (None: wandb's own), which removing a display name gives back
+    name: str | None
+    #: "online", "offline" or "disabled"
+    mode: str
 
 
 class WandbForwarder(Forwarder):
@@ -39,6 +58,7 @@ class WandbForwarder(Forwarder):
     """
 
     name = "wandb"
+    edits = frozenset({DISPLAY, TAG_REMOVAL})
 
     def __init__(
         self,
@@ -85,6 +105,8 @@ class WandbForwarder(Forwarder):
         self.run.define_metric(STEP_KEY)
         self.run.define_metric("*", step_metric=STEP_KEY)
         self.run.summary["track_uid"] = trial.uid
+        mode = "disabled" if self.run.disabled else "offline" if self.run.offline else "online"
+        self.remember(trial, RunHandle(self.run.id, self.run.name, mode))
 
     def _make_global(self) -> None:
         """Make the run ``wandb.run``, as ``wandb.init`` without ``reinit="create_new"`` does."""
@@ -165,6 +187,55 @@ class WandbForwarder(Forwarder):
             self.run.log({key: image})
         elif kind == "artifacts":
             self.run.save(path, base_path=os.path.dirname(path), policy="now")
+
+    def _edit_runs(self, uid: str, edit: Callable[[Any, RunHandle], None]) -> None:
+        """``edit(run, handle)`` on the live run of trial ``uid``; an :class:`ItemError` names
+        its finished runs, which wandb cannot edit from here (disabled ones are passed over)."""
+        live = self.current is not None and self.current.uid == uid and self.run is not None
+        finished: list[RunHandle] = []
+        for handle in self.forwarded.get(uid, []):
+            if live and self.run.id == handle.id:
+                edit(self.run, handle)
+            elif handle.mode != "disabled":
+                finished.append(handle)
+        if not finished:
+            return
+        offline = [h.id for h in finished if h.mode == "offline"]
+        online = [h.id for h in finished if h.mode == "online"]
+        reasons = []
+        if offline:
+            reasons.append(
+                f"offline run(s) {', '.join(offline)} finished: wandb cannot change them any "
+                "more, and `wandb sync` uploads them as they were (edit them in the wandb UI "
+                "after syncing)"
+            )
+        if online:
+            reasons.append(
+                f"run(s) {', '.join(online)} finished: this forwarder edits live runs only "
+                "(edit them in the wandb UI)"
+            )
+        raise ItemError(f"wandb keeps the old values: {'; '.join(reasons)}")
+
+    def set_display(self, uid: str, name: str | None, note: str | None) -> None:
+        """The live run's name ("" gives back its first name) and notes."""
+
+        def apply(run: Any, handle: RunHandle) -> None:
+            if name is not None:
+                run.name = name or handle.name
+            if note is not None:
+                run.notes = note
+
+        self._edit_runs(uid, apply)
+
+    def remove_tags(self, uid: str, names: Sequence[str]) -> None:
+        """Drop the live run's tags ``<name>=<value>`` of the named tags."""
+
+        def apply(run: Any, handle: RunHandle) -> None:
+            kept = [t for t in run.tags if t.split("=", 1)[0] not in names or "=" not in t]
+            if len(kept) != len(run.tags):
+                run.tags = kept
+
+        self._edit_runs(uid, apply)
 
     def end(self, trial: Trial, status: dict[str, Any] | None) -> None:
         """Finish the run (exit code 0 when the trial Completed, else 1)."""
