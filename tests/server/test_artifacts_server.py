@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import os
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
@@ -134,6 +140,136 @@ def test_upload_killed_mid_way_resumes_with_the_same_upload_id(
     back = b"".join(client.open_artifact(trial, "resumed.bin"))
     assert hashlib.sha256(back).hexdigest() == sha256
     client.close()
+
+
+class CountingProxy:
+    """Forwards connections on 127.0.0.1 to a server, counting the bytes each client connection
+    sends (``sent``, one entry per connection, in order). With ``cut_at``, the first connection
+    is cut after that many bytes, inside whatever frame is passing: ``on_cut()`` runs once its
+    bytes up to there reached the server, then both ends are closed."""
+
+    def __init__(
+        self, port: int, cut_at: int | None = None, on_cut: Callable[[], None] | None = None
+    ) -> None:
+        self.target, self.cut_at, self.on_cut = port, cut_at, on_cut
+        self.sent: list[int] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(("127.0.0.1", self.target))
+            except OSError:  # the server is restarting: the client tries again
+                client.close()
+                continue
+            self.sent.append(0)
+            upstream = (client, server, len(self.sent) - 1)
+            threading.Thread(target=self._pump, args=upstream, daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, None), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, index: int | None) -> None:
+        try:
+            while data := source.recv(65536):
+                if index is not None:
+                    if index == 0 and self.cut_at is not None:
+                        data = data[: self.cut_at - self.sent[0]]
+                    self.sent[index] += len(data)
+                sink.sendall(data)
+                if index == 0 and self.sent[0] == self.cut_at:
+                    if self.on_cut is not None:
+                        self.on_cut()
+                    return
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+                end.close()
+
+    def close(self) -> None:
+        """Stop accepting (open connections end when their client closes)."""
+        self.listener.close()
+
+
+class FaultAt(io.FileIO):
+    """A file that calls ``fault()`` once, when its ``at``-th read is asked for."""
+
+    def __init__(self, path: Path, at: int, fault: Callable[[], None]) -> None:
+        super().__init__(path, "rb")
+        self.at, self.fault, self.reads = at, fault, 0
+
+    def read(self, size: int = -1) -> bytes:
+        """The next bytes, after the fault when this is the ``at``-th read."""
+        self.reads += 1
+        if self.reads == self.at:
+            self.fault()
+        return super().read(size)
+
+
+@pytest.mark.parametrize("fault", ["connection cut mid-chunk", "server restarted"])
+def test_a_reconnect_mid_upload_resumes_within_the_same_call(
+    fault: str, server: object, tmp_path: Path
+) -> None:
+    """One put_artifact of 9 chunks loses its connection part-way (cut inside the 6th chunk's
+    frame, or the server killed and restarted before the 5th chunk is sent): the same call
+    reconnects and completes, the stored bytes match, and after the fault the client sent only
+    what the server did not hold (its resume offset, asked at the fault by another client)."""
+    from server.trackserver import ServerProcess, running_server
+    from track.server.client import SocketClient
+
+    source = tmp_path / "resumed.bin"
+    sha256 = _random_file(source, 9)
+    upload = "reconnect-" + os.urandom(8).hex()
+    held: list[int] = []
+    with ExitStack() as stack:
+        target: ServerProcess = server  # type: ignore[assignment]
+        if fault == "server restarted":
+            folder = tmp_path / "restarted"
+            folder.mkdir()
+            store = f"sqlite:///{folder}/s.db"
+            target = stack.enter_context(running_server(folder, store, layer="AES"))
+        observer = SocketClient(target.uri())  # straight to the server, not through the proxy
+        stack.callback(observer.close)
+
+        def note_held() -> None:
+            held.append(observer.upload_held(upload))
+
+        def restart() -> None:
+            target.kill()
+            target.start()  # on the same port, with the same key
+            note_held()
+
+        file: BinaryIO
+        if fault == "server restarted":
+            proxy = CountingProxy(target.port)
+            # the 6th read is the 6th chunk, read ahead once chunks 1-4 were acknowledged
+            file = stack.enter_context(FaultAt(source, 6, restart))  # type: ignore[arg-type]
+        else:
+            proxy = CountingProxy(target.port, cut_at=5 * MIB + MIB // 2, on_cut=note_held)
+            file = stack.enter_context(open(source, "rb"))
+        stack.callback(proxy.close)
+        client = SocketClient(target.uri().replace(f":{target.port}?", f":{proxy.port}?"))
+        stack.callback(client.close)
+        trial = _new_trial(client, "reconnect")
+        info = client.put_artifact(trial, "resumed.bin", file, upload_id=upload)
+        back = hashlib.sha256()
+        for chunk in client.open_artifact(trial, "resumed.bin"):
+            back.update(chunk)
+        assert client.upload_held(upload) == 0  # stored, then the upload removed
+    assert (info.size, info.sha256, back.hexdigest()) == (9 * MIB, sha256, sha256)
+    expected = 4 * MIB if fault == "server restarted" else 5 * MIB
+    assert held == [expected]  # what the server kept across the fault: the resume offset
+    assert len(proxy.sent) >= 2  # the client reconnected within the call
+    after = sum(proxy.sent[1:])  # everything the client sent once reconnected
+    framing = 64 * 1024  # handshake, login, request headers, AES tags: far less than a chunk
+    assert 9 * MIB - expected <= after < 9 * MIB - expected + framing, (after, proxy.sent)
 
 
 def test_wrong_digest_is_refused(server: object) -> None:
