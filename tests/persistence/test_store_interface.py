@@ -252,6 +252,7 @@ CALLS: dict[str, Callable[[Protocol, World], Any]] = {
     "put_artifact": lambda s, w: s.put_artifact(w.trial, "a.txt", io.BytesIO(b"artifact")),
     "list_artifacts": lambda s, w: s.list_artifacts(w.trial),
     "open_artifact": lambda s, w: b"".join(s.open_artifact(w.trial, "a.txt")),
+    "collect_artifacts": lambda s, w: s.collect_artifacts(),
     "defer_commits": lambda s, w: s.defer_commits(),
     "commit": lambda s, w: s.commit(),
     "close": lambda s, w: s.close(),

@@ -1,11 +1,12 @@
-"""``track artifacts ls UID`` and ``track artifacts get UID NAME [--to DIR]``: a trial's files.
+"""``track artifacts ls UID``, ``get UID NAME [--to DIR]`` and ``gc``: a trial's files.
 
 ``ls`` prints the trial's artifact index (name, size, media type, time, sha256): a table on a
 terminal, TSV when piped, JSON with ``--json``. ``get`` streams one artifact into ``DIR/NAME``
 through a temporary file that is renamed into place only once its sha256 matched the recorded
 one: a corrupted artifact exits with code 2 and leaves nothing behind. A name logged with
 folders (``plots/loss.png``) is written under the same folders of ``DIR``; names that would
-leave ``DIR`` (absolute, ``..``) are refused.
+leave ``DIR`` (absolute, ``..``) are refused. ``gc`` removes the stored contents no trial
+names any more (deleting trials leaves their bytes until then) and prints what it freed.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ __all__ = ["add_arguments", "destination", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Declare the ``ls`` and ``get`` subcommands."""
+    """Declare the ``ls``, ``get`` and ``gc`` subcommands."""
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser("ls", help="list a trial's artifacts")
     listing.add_argument("uid", help="trial uid (or a unique prefix of it)")
@@ -36,6 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     getting.add_argument("name", help="the artifact's name (see `track artifacts ls UID`)")
     getting.add_argument("--to", default=".", metavar="DIR", help="folder to write into (.)")
     add_store_argument(getting)
+    collecting = actions.add_parser(
+        "gc", help="remove stored contents that no trial names any more (after deletes)"
+    )
+    add_store_argument(collecting)
 
 
 def destination(folder: str, name: str) -> str:
@@ -52,9 +57,13 @@ def when(seconds: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """List the index, or write one artifact after verifying its digest."""
+    """List the index, write one artifact after verifying its digest, or collect contents."""
     protocol = open_store(args.store or default_store())
     try:
+        if args.action == "gc":
+            count, freed = protocol.collect_artifacts()
+            print(f"removed {count} unreferenced contents ({freed} bytes freed)")
+            return 0
         trial = find_trial(protocol, args.uid, with_metrics=False)
         if args.action == "ls":
             found = protocol.list_artifacts(trial)

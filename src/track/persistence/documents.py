@@ -399,20 +399,40 @@ class DocumentStore(Protocol):
         source: ArtifactSource,
         media_type: str | None = None,
     ) -> ArtifactInfo:
-        """Copy the bytes into the artifact folder, then record them in the trial document."""
+        """Stage the bytes in the artifact folder, then place and index them in one transaction."""
         checked_name(name)
         blobs = self._artifact_blobs()
         self._artifact_index(trial.uid)  # refuse an unknown trial before copying anything
         with opened(source) as file:
-            sha256, size = blobs.put(file)
-        info = ArtifactInfo(
-            trial.uid, name, size, sha256, time.time(), media_type or guess_media_type(name)
-        )
-        with self._transaction(write=True) as state:
-            doc = self._trial_doc(state, trial.uid)
-            index = {**(doc.get("artifacts") or {}), name: info.to_doc()}
-            self._undo.set(doc, "artifacts", index)
+            staged = blobs.stage(file)
+        try:
+            info = ArtifactInfo(
+                trial.uid,
+                name,
+                staged.size,
+                staged.sha256,
+                time.time(),
+                media_type or guess_media_type(name),
+            )
+            with self._transaction(write=True) as state:
+                doc = self._trial_doc(state, trial.uid)
+                blobs.place(staged)  # under the write lock, like collect_artifacts
+                index = {**(doc.get("artifacts") or {}), name: info.to_doc()}
+                self._undo.set(doc, "artifacts", index)
+        finally:
+            blobs.discard(staged)
         return info
+
+    def collect_artifacts(self) -> tuple[int, int]:
+        """Remove the contents no trial document names, under the store's write lock."""
+        blobs = self._artifact_blobs()
+        with self._transaction(write=True) as state:
+            referenced = {
+                str(entry["sha256"])
+                for doc in state["trials"].values()
+                for entry in (doc.get("artifacts") or {}).values()
+            }
+            return blobs.collect(referenced)
 
     def list_artifacts(self, trial: Trial) -> list[ArtifactInfo]:
         """The entries of the trial document's ``artifacts``, by name."""

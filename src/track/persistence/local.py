@@ -73,7 +73,7 @@ import uuid
 from typing import Any
 
 from track.errors import ConfigurationError, UnusableStore
-from track.persistence.artifacts import FolderBlobs
+from track.persistence.artifacts import FolderBlobs, configured_root
 from track.persistence.documents import DocumentStore, apply_batch, empty_state, upgrade_state
 from track.persistence.protocol import TrialBatch, record_applied
 from track.persistence.utils import URI, parse_uri
@@ -129,6 +129,8 @@ class FileProtocol(DocumentStore):
                 f"{self.uri.redacted()!r} names no file (use {self.uri.scheme}://run.json)"
             )
         self.journal_path = self.path + ".journal"
+        #: the folder of ``?artifact_root=`` (None: ``<store file>.artifacts/`` beside it)
+        self.artifact_root = configured_root(self.uri)
         self.strict = strict
         self.eager = eager
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
@@ -378,8 +380,25 @@ class FileProtocol(DocumentStore):
         return os.path.dirname(self.path)
 
     def _artifact_blobs(self) -> FolderBlobs:
-        """Artifact bytes go in ``<store file>.artifacts/`` beside the store's file."""
+        """Artifact bytes go in ``?artifact_root=``, else ``<store file>.artifacts/`` beside it."""
+        if self.artifact_root is not None:
+            return FolderBlobs(self.artifact_root, owner=os.path.realpath(self.path))
         return FolderBlobs(self.path + ".artifacts")
+
+    def collect_artifacts(self) -> tuple[int, int]:
+        """Remove unreferenced contents; in lazy mode the pending changes are written first.
+
+        Only what the file holds may decide what goes: a deletion still in memory that a
+        crash would lose must not have removed the bytes its trial names.
+        """
+        with self._transaction(write=True):
+            if not self.eager:
+                try:
+                    self._compact()
+                except BaseException:
+                    self._forget()
+                    raise
+            return super().collect_artifacts()
 
     def defer_commits(self) -> None:
         """Switch to lazy mode (``eager=False``): writes stay in memory until :meth:`commit`."""

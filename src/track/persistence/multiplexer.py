@@ -135,6 +135,11 @@ class ProtocolMultiplexer(WrappingProtocol):
             answers.append(backend.put_artifact(trial, name, source, media_type))
         return answers[0]
 
+    def collect_artifacts(self) -> tuple[int, int]:
+        """Collect in every backend; the contents and bytes removed from all of them."""
+        collected = [backend.collect_artifacts() for backend in self.backends]
+        return sum(c for c, _ in collected), sum(b for _, b in collected)
+
     def fetch_and_update_trial(
         self, query: dict[str, Any], attr: str, *args: Any, **kwargs: Any
     ) -> Trial | None:

@@ -651,6 +651,16 @@ class Protocol:
         """
         raise ArtifactsUnsupported(artifacts_unsupported(self))
 
+    def collect_artifacts(self) -> tuple[int, int]:
+        """Remove the stored contents no trial's index names; returns ``(contents, bytes)``.
+
+        Deleting trials removes their index entries only; this frees the bytes nothing names
+        any more (content another trial still names stays), and the leftovers of puts
+        abandoned for a day (counted in the bytes). Safe while other writers put: see
+        docs/artifacts.md, "Collecting unreferenced contents".
+        """
+        raise ArtifactsUnsupported(artifacts_unsupported(self))
+
     # ---- side files and commits ---------------------------------------------------------
 
     @property

@@ -18,6 +18,10 @@ The merge rules (SRC is the source, DST the destination):
   Interrupted).
 * errors: a multiset too; SRC errors DST lacks are appended.
 * group memberships and the trial's project: added when DST lacks them.
+* artifacts: each SRC artifact DST lacks under its name with the same sha256 is streamed into
+  DST (chunk by chunk, never whole in memory); one DST holds under the name with other bytes is
+  replaced (SRC wins); artifacts only DST has are kept. A SRC artifact whose bytes fail their
+  digest is not copied (a warning says so).
 
 Differences the store interface cannot write (a project's metadata or description, a group's
 or trial's description, a trial's primary group) are left as DST has them and reported as
@@ -36,10 +40,17 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from track.persistence import get_protocol
-from track.persistence.protocol import Protocol, TrialBatch, WriteRefused
+from track.persistence.artifacts import (
+    ArtifactInfo,
+    ArtifactNotFound,
+    ArtifactsUnsupported,
+    ChunkReader,
+    CorruptArtifact,
+)
+from track.persistence.protocol import Protocol, TrialBatch, TrialNotFound, WriteRefused
 from track.persistence.utils import URI
 from track.serialization import status_to_doc
 from track.structure import Project, Trial, TrialGroup
@@ -61,8 +72,10 @@ class CopyReport:
 
     ``created``/``created_points``: trials the destination did not have and their points;
     ``merged``/``merged_points``: trials it had, to which something was added, and the points
-    added; ``unchanged``: trials it already held whole. ``changes`` has one line per created
-    project or group, updated group and created or merged trial; ``warnings`` lists the
+    added; ``unchanged``: trials it already held whole. ``artifacts``/``artifact_bytes``:
+    artifacts streamed into the destination and their size; ``unchanged_artifacts``: those it
+    already held (same name and sha256). ``changes`` has one line per created project or
+    group, updated group, created or merged trial and copied artifact; ``warnings`` lists the
     differences the copy could not write.
     """
 
@@ -74,6 +87,9 @@ class CopyReport:
     merged: int = 0
     merged_points: int = 0
     unchanged: int = 0
+    artifacts: int = 0
+    artifact_bytes: int = 0
+    unchanged_artifacts: int = 0
     dry_run: bool = False
     changes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -90,7 +106,9 @@ class CopyReport:
             f"projects: {self.projects} {made}; groups: {self.groups} {made}, "
             f"{self.updated_groups} {updated}; trials: {self.created} {made} "
             f"({self.created_points} points), {self.merged} {merged} "
-            f"(+{self.merged_points} points), {self.unchanged} unchanged"
+            f"(+{self.merged_points} points), {self.unchanged} unchanged; artifacts: "
+            f"{self.artifacts} {'to copy' if self.dry_run else 'copied'} "
+            f"({self.artifact_bytes} bytes), {self.unchanged_artifacts} unchanged"
         )
         return f"dry run, nothing written; {text}" if self.dry_run else text
 
@@ -112,7 +130,8 @@ def copy_store(
 
     With ``dry_run`` nothing is written: the report says what would be. ``batch_points``
     bounds the points written per batch (a server refuses frames above ``max_frame``).
-    ``on_progress(trials done, trials in all)`` is called after each trial.
+    ``on_progress(trials done, trials in all)`` is called after each trial (and its
+    artifacts, streamed from SRC into DST).
     """
     if batch_points < 1:
         raise ValueError(f"batch_points must be at least 1, not {batch_points}")
@@ -326,6 +345,8 @@ class _Copy:
         #: what DST holds (or, once copied, will hold), by uid
         self.projects: dict[str, Project] = {}
         self.groups: dict[str, TrialGroup] = {}
+        #: False once SRC or DST turned out to keep no artifacts
+        self.artifacts = True
 
     def run(self, on_progress: Callable[[int, int], None] | None = None) -> CopyReport:
         """Projects, then groups, then trials (looked up in DST a chunk at a time)."""
@@ -338,6 +359,7 @@ class _Copy:
             held = {t.uid: t for t in self.dst.fetch_trials(query, with_metrics=False)}
             for done, trial in enumerate(chunk, start + 1):
                 self._copy_trial(trial, held.get(trial.uid))
+                self._copy_artifacts(trial)
                 if on_progress is not None:
                     on_progress(done, len(trials))
         return self.report
@@ -439,6 +461,58 @@ class _Copy:
         self.report.merged += 1
         self.report.merged_points += diff.point_count()
         self._change(f"merge into trial {trial.uid}: {diff.describe()}")
+
+    def _copy_artifacts(self, trial: Trial) -> None:
+        """Stream each SRC artifact DST lacks (same name and sha256) into DST."""
+        if not self.artifacts:
+            return
+        try:
+            entries = self.src.list_artifacts(trial)
+        except ArtifactsUnsupported:
+            self.artifacts = False  # SRC keeps none
+            return
+        if not entries:
+            return
+        try:
+            held = {info.name: info for info in self.dst.list_artifacts(trial)}
+        except TrialNotFound:  # a dry run's trial to create
+            held = {}
+        except ArtifactsUnsupported as error:
+            if not self.dry_run:  # a dry run into a store still to create cannot tell
+                self._refuse_artifacts(error)
+                return
+            held = {}
+        for info in entries:
+            there = held.get(info.name)
+            if there is not None and there.sha256 == info.sha256:
+                self.report.unchanged_artifacts += 1
+            elif self.dry_run or self._put(trial, info):
+                self.report.artifacts += 1
+                self.report.artifact_bytes += info.size
+                self._change(
+                    f"copy artifact {info.name!r} of trial {trial.uid} ({info.size} bytes)"
+                )
+            if not self.artifacts:
+                return
+
+    def _put(self, trial: Trial, info: ArtifactInfo) -> bool:
+        """Stream one artifact from SRC into DST; False (and a warning) if it was not copied."""
+        try:
+            reader = ChunkReader(self.src.open_artifact(trial, info.name))
+            with reader:
+                self.dst.put_artifact(trial, info.name, cast("BinaryIO", reader), info.media_type)
+        except (CorruptArtifact, ArtifactNotFound) as error:
+            self._warn(f"trial {trial.uid}: artifact {info.name!r} not copied: {error}")
+            return False
+        except ArtifactsUnsupported as error:
+            self._refuse_artifacts(error)
+            return False
+        return True
+
+    def _refuse_artifacts(self, error: ArtifactsUnsupported) -> None:
+        """DST keeps no artifacts: say so once, and copy none."""
+        self.artifacts = False
+        self._warn(f"DST keeps no artifacts, none are copied: {error}")
 
     def _created(self, trial: Trial, count: int) -> None:
         self.report.created += 1

@@ -159,6 +159,10 @@ class WrappingProtocol(Protocol):
         """Store the artifact in the wrapped store."""
         return self.inner.put_artifact(trial, name, source, media_type)
 
+    def collect_artifacts(self) -> tuple[int, int]:
+        """Collect unreferenced contents in the wrapped store."""
+        return self.inner.collect_artifacts()
+
     # ---- reads --------------------------------------------------------------------------
 
     def get_project(self, project: Project) -> Project | None:

@@ -517,6 +517,11 @@ class SocketClient(Protocol):
                     following = file.read(CHUNK_SIZE)
                 chunk = following
 
+    def collect_artifacts(self) -> tuple[int, int]:
+        """Collect unreferenced contents in the server's store (one request)."""
+        count, freed = self._call("collect_artifacts")
+        return int(count), int(freed)
+
     def upload_held(self, upload_id: str) -> int:
         """How many bytes of the upload ``upload_id`` the server holds (0: none, or finished)."""
         return int(self._call("artifact_upload_status", upload_id))

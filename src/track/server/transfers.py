@@ -9,7 +9,8 @@ how many bytes the server holds, and ``artifact_upload_status`` asks it outright
 that lost its connection (or a new process given the same upload id) sends only the rest. A
 download is one ``artifact_read`` request per chunk, by offset: the server keeps the store's
 iterator between requests and reopens it when the offset does not follow. Uploads untouched
-for :data:`ABANDONED` seconds are removed.
+for :data:`ABANDONED` seconds are removed. ``collect_artifacts`` runs the store's collection
+on the store thread (it is idempotent, so, like the other transfers, its reply is not cached).
 """
 
 from __future__ import annotations
@@ -35,7 +36,13 @@ __all__ = ["ABANDONED", "ARTIFACT_CALLS", "Transfers", "default_upload_dir"]
 
 #: Requests answered by :class:`Transfers` rather than by a store method of the same name.
 ARTIFACT_CALLS = frozenset(
-    {"list_artifacts", "artifact_upload_status", "artifact_upload_chunk", "artifact_read"}
+    {
+        "list_artifacts",
+        "artifact_upload_status",
+        "artifact_upload_chunk",
+        "artifact_read",
+        "collect_artifacts",
+    }
 )
 #: Seconds after its last chunk when an unfinished upload is removed.
 ABANDONED = 3600.0
@@ -85,6 +92,10 @@ class Transfers:
             (trial,) = _arguments(args, 1)
             infos = await self.worker.call(self.worker.store.list_artifacts, [_trial(trial)])
             return [asdict(info) for info in infos]
+        if name == "collect_artifacts":
+            _arguments(args, 0)
+            collect = self.worker.store.collect_artifacts
+            return list(await self.worker.call(collect, [], write=True))
         if name == "artifact_upload_status":
             (upload,) = _arguments(args, 1)
             await loop.run_in_executor(None, self.sweep)
@@ -146,7 +157,7 @@ class Transfers:
         held = self._held(path)
         if offset > held:
             return held  # a gap: the client resumes from what is held
-        if offset + len(data) > held:
+        if offset + len(data) > held or not os.path.exists(path):  # (an empty file: created)
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
             with os.fdopen(descriptor, "r+b") as file:
                 file.seek(offset)

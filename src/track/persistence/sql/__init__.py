@@ -22,15 +22,18 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, BinaryIO, TypeVar
 
-from track.errors import InvalidValue
+from track.errors import InvalidValue, TrackError
 from track.liveness import HEARTBEAT_KEY, INTERVAL_KEY, STALE_AFTER_INTERVALS
 from track.persistence.artifacts import (
+    ABANDONED,
     ArtifactInfo,
     ArtifactNotFound,
     ArtifactSource,
     ArtifactsUnsupported,
     FolderBlobs,
+    Staged,
     checked_name,
+    configured_root,
     guess_media_type,
     opened,
     read_chunks,
@@ -106,6 +109,9 @@ class SQLProtocol(Protocol):
         self.dialect: Dialect = make_dialect(self.uri)
         #: the SQLite database file; None for a database server
         self.path = self.dialect.path if self.dialect.name == "sqlite" else None
+        #: the folder of ``?artifact_root=`` (None: beside SQLite's file, or chunk rows)
+        self.artifact_root = configured_root(self.uri, create)
+        self._artifact_owner: str | None = None
         self.retries = 0
         self._lock = threading.RLock()
         self._cursor: Any = None
@@ -429,48 +435,87 @@ class SQLProtocol(Protocol):
             raise TrialNotFound(f"no trial {uid!r} in this store")
 
     def _artifact_blobs(self) -> FolderBlobs | None:
-        """SQLite keeps artifact bytes in ``<database file>.artifacts/``; a server, in rows."""
+        """The ``artifact_root`` folder, else ``<database file>.artifacts/``; None: chunk rows."""
+        if self.artifact_root is not None:
+            return FolderBlobs(self.artifact_root, owner=self._store_identity())
         if self.path is None:
             return None
         if self.path == ":memory:":
-            raise ArtifactsUnsupported("an in-memory SQLite store has no folder for artifacts")
+            raise ArtifactsUnsupported(
+                "an in-memory SQLite store has no folder for artifacts (give it ?artifact_root=)"
+            )
         return FolderBlobs(os.path.abspath(self.path) + ".artifacts")
 
-    def _put_chunks(self, file: BinaryIO) -> tuple[str, int, str]:
+    def _store_identity(self) -> str:
+        """What names this store in an ``artifact_root`` marker, whichever URI reached it.
+
+        SQLite: the database file's real path. A database server: its own answer (the
+        cluster's system identifier on PostgreSQL), the database and the schema.
+        """
+        if self._artifact_owner is None:
+            if self.path is not None:
+                real = os.path.realpath(self.path) if self.path != ":memory:" else self.path
+                self._artifact_owner = f"sqlite:{real}"
+            else:
+                sql = "SELECT current_database(), current_schema()"
+                if self.dialect.name == "postgresql":
+                    sql += ", (SELECT system_identifier FROM pg_control_system())"
+                row = self._run(lambda cur: cur.one(sql), write=False)
+                self._artifact_owner = f"{self.dialect.name}:" + "/".join(map(str, row[::-1]))
+        return self._artifact_owner
+
+    @staticmethod
+    def _artifact_lock(cur: Cursor) -> None:
+        """Hold the artifacts' lock until the transaction ends (SQLite's write lock suffices).
+
+        The first ``schema_version`` row, locked for update: every dialect has it, and only
+        puts settling their bytes and collections take it, so the two never interleave.
+        """
+        cur.one("SELECT version FROM schema_version WHERE version = 1" + cur.dialect.for_update)
+
+    def _put_chunks(self, file: BinaryIO) -> tuple[str, int, str, int]:
         """Insert ``file`` as rows of ``artifact_chunks`` under a partial key, one per chunk.
 
         Each chunk is its own short transaction, so a large file holds no long transaction
-        and no more than one chunk in memory. Returns ``(sha256, size, partial key)``; the
-        caller settles the rows under the digest (:meth:`_settle_chunks`).
+        and no more than one chunk in memory. Returns ``(sha256, size, partial key, chunks)``;
+        the caller settles the rows under the digest (:meth:`_settle_chunks`). The partial key
+        holds its start time, so a collection can tell an abandoned put from a running one.
         """
-        partial = f"partial:{uuid.uuid4().hex}"
-        digest, size = hashlib.sha256(), 0
+        partial = f"partial:{int(time.time())}:{uuid.uuid4().hex}"
+        digest, size, count = hashlib.sha256(), 0, 0
         insert = "INSERT INTO artifact_chunks (sha256, chunk, data) VALUES (?, ?, ?)"
         try:
-            for number, chunk in enumerate(read_chunks(file)):
+            for count, chunk in enumerate(read_chunks(file), 1):
                 digest.update(chunk)
                 size += len(chunk)
-                self._run(_running(insert, partial, number, chunk))
+                self._run(_running(insert, partial, count - 1, chunk))
         except BaseException:
             self._drop_partial(partial)
             raise
-        return digest.hexdigest(), size, partial
+        return digest.hexdigest(), size, partial, count
 
     def _drop_partial(self, partial: str) -> None:
         self._run(lambda cur: cur.run("DELETE FROM artifact_chunks WHERE sha256 = ?", partial))
 
-    def _settle_chunks(self, cur: Cursor, sha256: str, partial: str) -> None:
+    def _settle_chunks(self, cur: Cursor, sha256: str, partial: str, count: int) -> None:
         """Keep the partial rows as the content ``sha256``, or drop them if it is stored already.
 
-        Serialized between writers (the schema lock) so two writers of the same content
-        cannot both rename their rows to it.
+        Under the artifacts' lock (:meth:`_artifact_lock`), so two writers of the same content
+        cannot both rename their rows to it, and a collection cannot remove the content
+        between this check and the commit of the index row that names it.
         """
-        self.dialect.schema_lock(cur.raw)
+        self._artifact_lock(cur)
         held = cur.one("SELECT 1 FROM artifact_chunks WHERE sha256 = ? AND chunk = 0", sha256)
         if held is not None:
             cur.run("DELETE FROM artifact_chunks WHERE sha256 = ?", partial)
-        else:
-            cur.run("UPDATE artifact_chunks SET sha256 = ? WHERE sha256 = ?", sha256, partial)
+            return
+        found = cur.one("SELECT COUNT(*) FROM artifact_chunks WHERE sha256 = ?", partial)[0]
+        if found != count:
+            raise TrackError(
+                f"{count - found} of the {count} rows of this put were removed as abandoned "
+                "(it ran longer than collect_artifacts waits): put the artifact again"
+            )
+        cur.run("UPDATE artifact_chunks SET sha256 = ? WHERE sha256 = ?", sha256, partial)
 
     def put_artifact(
         self,
@@ -479,24 +524,29 @@ class SQLProtocol(Protocol):
         source: ArtifactSource,
         media_type: str | None = None,
     ) -> ArtifactInfo:
-        """Store the bytes (folder or chunk rows), then index them in one transaction."""
+        """Store the bytes (staged file or partial rows), then settle and index them at once."""
         checked_name(name)
         blobs = self._artifact_blobs()
         self._run(lambda cur: self._trial_exists(cur, trial.uid), write=False)
-        partial = None
+        staged: Staged | None = None
+        partial, count = None, 0
         with opened(source) as file:
             if blobs is not None:
-                sha256, size = blobs.put(file)
+                staged = blobs.stage(file)
+                sha256, size = staged.sha256, staged.size
             else:
-                sha256, size, partial = self._put_chunks(file)
+                sha256, size, partial, count = self._put_chunks(file)
         info = ArtifactInfo(
             trial.uid, name, size, sha256, time.time(), media_type or guess_media_type(name)
         )
 
         def index(cur: Cursor) -> None:
-            if partial is not None:
-                self._settle_chunks(cur, sha256, partial)
             (trial_id,) = self._lock_trial(cur, trial.uid)
+            if partial is not None:
+                self._settle_chunks(cur, sha256, partial, count)
+            elif blobs is not None and staged is not None:
+                self._artifact_lock(cur)
+                blobs.place(staged)
             cur.run("DELETE FROM artifacts WHERE trial_id = ? AND name = ?", trial_id, name)
             cur.run(
                 "INSERT INTO artifacts (trial_id, name, size, sha256, time, media_type)"
@@ -515,7 +565,42 @@ class SQLProtocol(Protocol):
             if partial is not None:
                 self._drop_partial(partial)
             raise
+        finally:
+            if blobs is not None and staged is not None:
+                blobs.discard(staged)
         return info
+
+    def collect_artifacts(self) -> tuple[int, int]:
+        """Remove the contents no ``artifacts`` row names (and abandoned partial puts).
+
+        A folder is collected in one transaction holding the artifacts' lock; chunk rows one
+        content per short transaction, each checking again under the lock that no row names it.
+        """
+        blobs = self._artifact_blobs()
+        if blobs is not None:
+
+            def collect(cur: Cursor) -> tuple[int, int]:
+                self._artifact_lock(cur)
+                referenced = set(cur.column("SELECT DISTINCT sha256 FROM artifacts"))
+                return blobs.collect(referenced)
+
+            return self._run(collect)
+        candidates = self._run(
+            lambda cur: cur.column(
+                "SELECT c.sha256 FROM artifact_chunks c WHERE c.chunk = 0 AND NOT EXISTS"
+                " (SELECT 1 FROM artifacts a WHERE a.sha256 = c.sha256)"
+            ),
+            write=False,
+        )
+        count = freed = 0
+        for key in candidates:
+            if key.startswith("partial:") and not _abandoned(key):
+                continue
+            removed = self._run(_removing_content(key))
+            if removed is not None:
+                count += not key.startswith("partial:")
+                freed += removed
+        return count, freed
 
     def _artifact_rows(self, uid: str, name: str | None = None) -> list[ArtifactInfo]:
         sql = (
@@ -876,3 +961,31 @@ def _running(sql: str, *params: Any) -> Callable[[Cursor], None]:
 def _reading(sql: str, *params: Any) -> Callable[[Cursor], Any]:
     """A transaction body reading one row with these parameters (bound now, not later)."""
     return lambda cur: cur.one(sql, *params)
+
+
+def _abandoned(partial: str) -> bool:
+    """Whether the partial rows under this key belong to a put older than ABANDONED.
+
+    A key without a start time (written by an older track) is never taken for abandoned.
+    """
+    started = partial.split(":")[1]
+    return started.isdigit() and time.time() - int(started) > ABANDONED
+
+
+def _removing_content(key: str) -> Callable[[Cursor], int | None]:
+    """A transaction body deleting the chunk rows of ``key`` if no index row names it.
+
+    Returns the bytes freed, or None when a put indexed the content meanwhile.
+    """
+
+    def remove(cur: Cursor) -> int | None:
+        SQLProtocol._artifact_lock(cur)
+        if cur.one("SELECT 1 FROM artifacts WHERE sha256 = ?", key) is not None:
+            return None
+        size = cur.one(
+            "SELECT COALESCE(SUM(LENGTH(data)), 0) FROM artifact_chunks WHERE sha256 = ?", key
+        )[0]
+        cur.run("DELETE FROM artifact_chunks WHERE sha256 = ?", key)
+        return int(size)
+
+    return remove
