@@ -6,6 +6,9 @@ A query is a dict from a field path to a value or to operators::
 
 Paths are dotted (``parameters.lr``, ``metadata.gpu``, ``tags.hpo``). Operators: ``$eq $ne
 $gt $gte $lt $lte $in $nin $exists $regex``; ``$and``/``$or`` take lists of queries.
+``metrics.<name>.<summary>`` tests a summary of a trial's series (see :data:`METRIC_SUMMARIES`):
+the last segment is the summary and the rest the metric name, dots and slashes included
+(``metrics.val.acc.max`` is the max of ``val.acc``).
 ``status`` matches a status object, a name (any case) or a value. ``group_id`` matches any of
 the groups a trial belongs to. ``_uid`` and ``_hash``, the structures' own dataclass fields (as
 Track 0.0.1 queries name them), are aliases of ``uid`` and ``hash`` (see :data:`FIELD_ALIASES`). Stores evaluate the parsed form in memory (:func:`matches`) or
@@ -21,6 +24,7 @@ imported at the first ``$regex``, not with ``track``. PostgreSQL stores match on
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +35,7 @@ from track.structure import AnyStatus, CustomStatus, Status, status_matches
 __all__ = [
     "FIELD_ALIASES",
     "MAX_REGEX_LENGTH",
+    "METRIC_SUMMARIES",
     "Condition",
     "Logical",
     "QueryError",
@@ -47,6 +52,10 @@ OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists
 
 #: the longest ``$regex`` pattern accepted, in characters
 MAX_REGEX_LENGTH = 1000
+
+#: what ``metrics.<name>.<summary>`` may test, each kept per series by SQL stores: the last
+#: point's value, the min and max value (NaN left out), the number of points, the last point's step
+METRIC_SUMMARIES = ("last", "min", "max", "count", "step")
 
 
 class QueryError(InvalidValue):
@@ -144,7 +153,7 @@ def parse(query: dict[str, Any] | None) -> tuple[Node, ...]:
         if key.startswith("$"):
             raise QueryError(f"unknown top-level operator {key!r}")
         head, *rest = key.split(".")
-        path = (FIELD_ALIASES.get(head, head), *rest)
+        path = _metric_path(key) if head == "metrics" else (FIELD_ALIASES.get(head, head), *rest)
         if isinstance(spec, dict) and spec and all(str(k).startswith("$") for k in spec):
             for op, value in spec.items():
                 nodes.append(_condition(path, op, value))
@@ -153,9 +162,22 @@ def parse(query: dict[str, Any] | None) -> tuple[Node, ...]:
     return tuple(nodes)
 
 
+def _metric_path(key: str) -> tuple[str, str, str]:
+    """``("metrics", name, summary)``: the last segment is the summary, the name may hold dots."""
+    name, _, summary = key.removeprefix("metrics.").rpartition(".")
+    if not name or summary not in METRIC_SUMMARIES:
+        raise QueryError(
+            f"{key!r}: a metric path is metrics.<name>.<summary>, the summary one of "
+            f"{', '.join(METRIC_SUMMARIES)} (the name may hold dots: metrics.val.acc.max)"
+        )
+    return ("metrics", name, summary)
+
+
 def _condition(path: tuple[str, ...], op: str, value: Any) -> Condition:
     if op not in OPERATORS:
         raise QueryError(f"unknown operator {op!r}; known: {', '.join(OPERATORS)}")
+    if op == "$regex" and path[0] == "metrics":
+        raise QueryError(f"$regex on {'.'.join(path)}: a metric summary is a number, not a string")
     if op in ("$in", "$nin"):
         if not isinstance(value, (list, tuple, set)):
             raise QueryError(f"{op} takes a list")
@@ -221,7 +243,27 @@ def _compare(stored: Any, op: str, wanted: Any) -> bool:
         return False
 
 
+def _metric_summary(doc: dict[str, Any], name: str, summary: str) -> Any:
+    """One of :data:`METRIC_SUMMARIES` of the series ``name`` of a trial document's
+    ``[step, value, time]`` points; missing without a point; NaN for a min or max of NaN only."""
+    series = doc.get("metrics")
+    points = series.get(name) if isinstance(series, dict) else None
+    if not isinstance(points, (list, tuple)) or not points:
+        return _MISSING
+    if summary == "count":
+        return len(points)
+    if summary in ("last", "step"):
+        return points[-1][1 if summary == "last" else 0]
+    values = [p[1] for p in points if p[1] == p[1]]  # NaN is the one value unequal to itself
+    if not values:
+        return math.nan
+    return min(values) if summary == "min" else max(values)
+
+
 def _test(doc: dict[str, Any], cond: Condition) -> bool:
+    if cond.path[0] == "metrics":
+        stored = _metric_summary(doc, cond.path[1], cond.path[2])
+        return _test_value(stored, cond, is_status=False)
     if cond.path == ("group_id",):
         groups = doc.get("groups") or [g for g in (doc.get("group_id"),) if g is not None]
         if cond.op == "$exists":

@@ -7,10 +7,16 @@ compared values and regular expressions are bound parameters, never SQL text.
 
 Status conditions see the *effective* status: a Running trial whose ``stale_after`` time has
 passed reads as Interrupted (the liveness rule of :mod:`track.liveness`).
+
+Metric conditions (``metrics.<name>.<summary>``) are correlated ``EXISTS`` sub-queries on the
+``series`` row of that name (the ``UNIQUE (trial_id, name)`` index finds it), testing the summary
+it keeps: ``last_value``, ``min_value``, ``max_value``, ``count`` or the last step. NaN compares
+false to everything, as in Python: SQLite stores it as NULL, PostgreSQL's NaN is read as NULL.
 """
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,13 +35,15 @@ TRUE: Fragment = ("TRUE", [])
 
 @dataclass(frozen=True)
 class Fields:
-    """What a query may name on one table: typed columns, JSON columns, special fields."""
+    """What a query may name on one table: typed columns, JSON columns, special fields, and
+    whether its rows have metric series (``metrics.<name>.<summary>``)."""
 
     alias: str
     text: frozenset[str]
     integer: frozenset[str] = frozenset()
     json: frozenset[str] = frozenset()
     special: frozenset[str] = field(default_factory=frozenset)
+    metrics: bool = False
 
 
 TRIAL_FIELDS = Fields(
@@ -44,6 +52,7 @@ TRIAL_FIELDS = Fields(
     integer=frozenset({"revision"}),
     json=frozenset({"parameters", "metadata", "tags", "chronos", "errors"}),
     special=frozenset({"status", "group_id", "groups"}),
+    metrics=True,
 )
 GROUP_FIELDS = Fields(
     alias="g",
@@ -110,6 +119,8 @@ class _Compiler:
     def condition(self, cond: Condition) -> Fragment:
         head, rest = cond.path[0], cond.path[1:]
         fields, alias = self.fields, self.fields.alias
+        if head == "metrics":
+            return self.metric(cond) if fields.metrics else self.generic(cond, _MissingTests())
         if head in fields.special and not rest:
             if head == "status":
                 return self.generic(cond, _StatusTests(self.dialect, alias, self.now))
@@ -140,19 +151,34 @@ class _Compiler:
 
     def groups(self, cond: Condition) -> Fragment:
         """``group_id`` matches any group of the trial (``$ne``/``$nin``: none of them)."""
-        member = f"SELECT 1 FROM membership m WHERE m.trial_id = {self.fields.alias}.id"
-        tests = _ColumnTests(self.dialect, "m.group_uid", integer=False)
+        member: Fragment = (
+            f"SELECT 1 FROM membership m WHERE m.trial_id = {self.fields.alias}.id",
+            [],
+        )
+        return self.related(member, cond, _ColumnTests(self.dialect, "m.group_uid", False))
+
+    def metric(self, cond: Condition) -> Fragment:
+        """``metrics.<name>.<summary>``: a test of the trial's series row of that name; a trial
+        without it matches only ``$ne``, ``$nin`` and ``$exists: false``."""
+        _, name, summary = cond.path
+        series = (
+            f"SELECT 1 FROM series ms WHERE ms.trial_id = {self.fields.alias}.id AND ms.name = ?",
+            [name],
+        )
+        return self.related(series, cond, _SummaryTests(self.dialect, summary))
+
+    def related(self, rows: Fragment, cond: Condition, tests: Any) -> Fragment:
+        """``cond`` holding for one of the rows a sub-query selects (``$ne``/``$nin``: none)."""
         op, wanted = cond.op, cond.value
         if op == "$exists":
-            sql = f"EXISTS ({member})"
-            return (sql, []) if wanted else (f"NOT {sql}", [])
+            sql = f"EXISTS ({rows[0]})"
+            return (sql, rows[1]) if wanted else (f"NOT {sql}", rows[1])
         if op in ("$ne", "$nin"):
             values = [wanted] if op == "$ne" else list(wanted)
             inner = _any([_strict(tests.equal(w)) for w in values])
-            return f"NOT EXISTS ({member} AND ({inner[0]}))", inner[1]
-        positive = Condition(cond.path, op, wanted)
-        inner = self.generic(positive, tests)
-        return f"EXISTS ({member} AND ({inner[0]}))", inner[1]
+            return f"NOT EXISTS ({rows[0]} AND ({inner[0]}))", [*rows[1], *inner[1]]
+        inner = self.generic(cond, tests)
+        return f"EXISTS ({rows[0]} AND ({inner[0]}))", [*rows[1], *inner[1]]
 
 
 class _MissingTests:
@@ -229,6 +255,67 @@ class _JsonTests:
 
     def order(self, op: str, wanted: Any) -> Fragment:
         return self.dialect.json_order(self.column, self.path, op, wanted)
+
+
+def _number(wanted: Any) -> int | float | None:
+    """``wanted`` as a number a driver binds (bools as 0/1, ints beyond 64 bits as floats);
+    None for NaN and for anything that is not a real number (no summary equals or orders it)."""
+    if isinstance(wanted, numbers.Integral):
+        number = int(wanted)
+        return number if -(2**63) <= number < 2**63 else float(number)
+    if isinstance(wanted, numbers.Real):
+        real = float(wanted)
+        return None if real != real else real
+    return None
+
+
+class _SummaryTests:
+    """One summary column of a ``series`` row (alias ``ms``): a number, NaN read as NULL (never
+    equal, never ordered), or for ``step`` the last step (an int, float, str or NULL)."""
+
+    def __init__(self, dialect: Dialect, summary: str) -> None:
+        self.dialect = dialect
+        self.summary = summary
+        self.sqlite = dialect.name == "sqlite"
+        column = {"last": "last_value", "min": "min_value", "max": "max_value"}.get(summary)
+        self.number = f"ms.{column or 'count'}"
+        if column and not self.sqlite:
+            self.number = f"NULLIF({self.number}, 'NaN')"
+
+    def exists(self) -> Fragment:
+        return TRUE
+
+    def equal(self, wanted: Any) -> Fragment:
+        if self.summary != "step":
+            return self.order("=", wanted)
+        if wanted is None:
+            columns = [f"ms.last_{c}" for c in self.dialect.step_columns]
+            return " AND ".join(f"{c} IS NULL" for c in columns), []
+        return self.step("=", wanted)
+
+    def regex(self, pattern: str) -> Fragment:
+        return FALSE
+
+    def order(self, op: str, wanted: Any) -> Fragment:
+        if self.summary == "step":
+            return self.step(op, wanted)
+        number = _number(wanted)
+        return FALSE if number is None else (f"{self.number} {op} ?", [number])
+
+    def step(self, op: str, wanted: Any) -> Fragment:
+        """The last step ``op wanted``: numbers with numbers, strings with strings."""
+        if isinstance(wanted, str):
+            if self.sqlite:
+                return f"typeof(ms.last_step) = 'text' AND ms.last_step {op} ?", [wanted]
+            return f"ms.last_sstep{self.dialect.text_order} {op} ?", [wanted]
+        number = _number(wanted)
+        if number is None:
+            return FALSE
+        if self.sqlite:
+            numeric = "typeof(ms.last_step) IN ('integer', 'real')"
+            return f"{numeric} AND ms.last_step {op} ?", [number]
+        sql = f"ms.last_istep {op} ? OR NULLIF(ms.last_fstep, 'NaN') {op} ?"
+        return sql, [number, number]
 
 
 class _StatusTests:
