@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from track.client import TrackClient
 from track.serialization import UnserializableValue, jsonable, metric_value, report_doc
 from track.structure import Status, Trial
 
@@ -32,3 +35,19 @@ def test_unstorable_values_name_their_key() -> None:
         metric_value("loss", "high")
     with pytest.raises(UnserializableValue, match="opt"):
         jsonable("opt", {"fn": object()})
+
+
+def test_a_string_step_holding_nul_is_refused_with_the_step_named(tmp_path: Path) -> None:
+    """PostgreSQL text cannot hold NUL: such a step is refused at the log call on every store,
+    rather than failing the flush on one."""
+    from track.serialization import step_value
+
+    assert step_value("epoch-1") == "epoch-1"
+    with pytest.raises(UnserializableValue, match="NUL"):
+        step_value("a\x00b")
+    client = TrackClient(f"sqlite:///{tmp_path / 'track.db'}")
+    trial = client.new_trial(name="nul")
+    with pytest.raises(UnserializableValue, match="NUL"):
+        trial.log_metrics(step="a\x00b", loss=1.0)
+    trial.log_metrics(step="ok", loss=1.0)
+    client.close()

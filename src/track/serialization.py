@@ -74,8 +74,13 @@ def metric_value(key: str, value: Any) -> float | int:
 
 
 def step_value(step: Any) -> Any:
-    """A step as an int, float or str (numpy/torch scalars unwrapped)."""
-    if step is None or (isinstance(step, (int, float, str)) and not isinstance(step, bool)):
+    """A step as an int, float or str (numpy/torch scalars unwrapped); a str without NUL, which
+    PostgreSQL's text cannot hold (refused here, so that every store takes the same steps)."""
+    if step is None or (isinstance(step, (int, float)) and not isinstance(step, bool)):
+        return step
+    if isinstance(step, str):
+        if "\x00" in step:
+            raise UnserializableValue(f"step {step!r}: a string step cannot contain NUL")
         return step
     step = _scalar(step)
     if isinstance(step, numbers.Integral):
