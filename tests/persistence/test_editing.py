@@ -143,7 +143,7 @@ def test_display_name_note_and_tags_leave_the_identity_alone(store_uri: str) -> 
 
 
 def test_sqlite_keeps_no_orphan_rows(tmp_path: Path) -> None:
-    """After deletes, every points, series and membership row belongs to a remaining trial."""
+    """After deletes, every chunk, series and membership row belongs to a remaining trial."""
     uri = f"sqlite:///{tmp_path / 'track.db'}"
     store = get_protocol(uri)
     runs = Runs(store)
@@ -152,11 +152,11 @@ def test_sqlite_keeps_no_orphan_rows(tmp_path: Path) -> None:
     store.close()
     db = sqlite3.connect(tmp_path / "track.db")
     try:
-        assert db.execute("SELECT COUNT(*) FROM points").fetchone() == (5,)
+        assert db.execute("SELECT SUM(count) FROM chunks").fetchone() == (5,)
         orphans = (
             "SELECT COUNT(*) FROM series WHERE trial_id NOT IN (SELECT id FROM trials)",
             "SELECT COUNT(*) FROM membership WHERE trial_id NOT IN (SELECT id FROM trials)",
-            "SELECT COUNT(*) FROM points WHERE series_id NOT IN (SELECT id FROM series)",
+            "SELECT COUNT(*) FROM chunks WHERE series_id NOT IN (SELECT id FROM series)",
         )
         for sql in orphans:
             assert db.execute(sql).fetchone() == (0,), sql

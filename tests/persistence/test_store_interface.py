@@ -233,6 +233,8 @@ CALLS: dict[str, Callable[[Protocol, World], Any]] = {
     "fetch_trials": lambda s, w: s.fetch_trials({"name": "t"}),
     "fetch_summaries": lambda s, w: s.fetch_summaries({"name": "t"}),
     "get_trial_metrics": lambda s, w: s.get_trial_metrics(w.trial),
+    "get_trial_series": lambda s, w: s.get_trial_series(w.trial, ["loss"], low=0, high=5),
+    "get_series_previews": lambda s, w: s.get_series_previews(w.trial, ["loss"]),
     "fetch_groups": lambda s, w: s.fetch_groups({"name": "g"}),
     "fetch_projects": lambda s, w: s.fetch_projects({"name": "p"}),
     "fetch_and_update_trial": lambda s, w: s.fetch_and_update_trial(
@@ -288,6 +290,8 @@ READS = {
     "fetch_trials",
     "fetch_summaries",
     "get_trial_metrics",
+    "get_trial_series",
+    "get_series_previews",
     "fetch_groups",
     "fetch_projects",
     "list_artifacts",

@@ -17,6 +17,7 @@ from typing import Any
 from track.aggregators.aggregator import Aggregator, StatAggregator
 from track.errors import InvalidValue, TrialNotFound, WriteRefused
 from track.persistence.artifacts import ArtifactInfo, ArtifactSource, ArtifactsUnsupported
+from track.persistence.chunks import ChunkPreview, SeriesColumns
 from track.persistence.utils import URI
 from track.serialization import (
     jsonable_dict,
@@ -518,6 +519,27 @@ class Protocol:
             return {}
         metrics = found[0].metrics
         return {k: v for k, v in metrics.items() if names is None or k in names}
+
+    def get_trial_series(
+        self, trial: Trial, names: list[str] | None = None, low: Any = None, high: Any = None
+    ) -> dict[str, SeriesColumns]:
+        """A trial's series as columns (all, or those named), for reading many points fast.
+
+        With ``low`` or ``high``, only the points whose step is a number within them
+        (inclusive). SQL stores unpack only the chunks that may hold such steps; this default
+        converts :meth:`get_trial_metrics`.
+        """
+        return {
+            name: SeriesColumns.from_points(points).between(low, high)
+            for name, points in self.get_trial_metrics(trial, names).items()
+        }
+
+    def get_series_previews(
+        self, trial: Trial, names: list[str] | None = None
+    ) -> dict[str, list[ChunkPreview]]:
+        """Each series' chunk summaries (:data:`ChunkPreview`), for drawing a long series
+        without reading its points; empty from a store that does not keep points in chunks."""
+        return {}
 
     def fetch_summaries(
         self, query: dict[str, Any] | None

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from track.persistence.artifacts import ArtifactInfo, ArtifactSource
+from track.persistence.chunks import ChunkPreview, SeriesColumns
 from track.persistence.protocol import MetricSummary, Protocol, TrialBatch
 from track.persistence.utils import URI
 from track.structure import Project, Trial, TrialGroup
@@ -186,6 +187,18 @@ class WrappingProtocol(Protocol):
     ) -> dict[str, list[list[Any]]]:
         """Read from the wrapped store."""
         return self.inner.get_trial_metrics(trial, names)
+
+    def get_trial_series(
+        self, trial: Trial, names: list[str] | None = None, low: Any = None, high: Any = None
+    ) -> dict[str, SeriesColumns]:
+        """Read from the wrapped store."""
+        return self.inner.get_trial_series(trial, names, low, high)
+
+    def get_series_previews(
+        self, trial: Trial, names: list[str] | None = None
+    ) -> dict[str, list[ChunkPreview]]:
+        """Read from the wrapped store."""
+        return self.inner.get_series_previews(trial, names)
 
     def fetch_summaries(
         self, query: dict[str, Any] | None

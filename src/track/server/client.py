@@ -42,6 +42,7 @@ from track.persistence.artifacts import (
     opened,
     verified,
 )
+from track.persistence.chunks import ChunkPreview, SeriesColumns
 from track.persistence.protocol import (
     MetricSummary,
     Protocol,
@@ -368,7 +369,9 @@ class SocketClient(Protocol):
                 tries[0] += 1
                 sent = payload if tries[0] == 1 else wire.encode({**request, "resent": True})
                 self._sock.sendall(wire.frame(self._channel.seal(sent)))
-                reply = wire.decode(self._channel.open(wire.recv_frame(self._sock, self.max_frame)))
+                reply = wire.decode(
+                    self._channel.open(wire.recv_frame(self._sock, self.max_frame)), reply=True
+                )
                 if not isinstance(reply, dict) or reply.get("id") != rid:
                     raise wire.FrameError("reply does not match the request")
                 return reply
@@ -592,6 +595,23 @@ class SocketClient(Protocol):
     ) -> dict[str, list[list[Any]]]:
         """The full series of a trial's metrics."""
         return cast("dict[str, list[list[Any]]]", self._call("get_trial_metrics", trial, names))
+
+    def get_trial_series(
+        self, trial: Trial, names: list[str] | None = None, low: Any = None, high: Any = None
+    ) -> dict[str, SeriesColumns]:
+        """A trial's series as columns; they travel as packed chunks, not as point lists."""
+        return cast(
+            "dict[str, SeriesColumns]", self._call("get_trial_series", trial, names, low, high)
+        )
+
+    def get_series_previews(
+        self, trial: Trial, names: list[str] | None = None
+    ) -> dict[str, list[ChunkPreview]]:
+        """Each series' chunk summaries, as the server's store keeps them."""
+        previews = cast(
+            "dict[str, list[list[Any]]]", self._call("get_series_previews", trial, names)
+        )
+        return {name: [tuple(chunk) for chunk in chunks] for name, chunks in previews.items()}
 
     def fetch_trials(self, query: dict[str, Any] | None, with_metrics: bool = True) -> list[Trial]:
         """Trials matching a query."""

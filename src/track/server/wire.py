@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
+import zlib
 from typing import Any
 
 from track.errors import ServerError
+from track.persistence.chunks import SeriesColumns, decode_chunks, encode_chunks
 from track.persistence.protocol import TrialBatch
 from track.serialization import (
     group_from_doc,
@@ -53,7 +55,7 @@ CONTAINER_FLOOR = 4096
 #: A track object (extension type) counts as this many containers.
 EXT_WEIGHT = 16
 
-TRIAL, GROUP, PROJECT, BATCH, STATUS, TRIAL_REF = range(1, 7)
+TRIAL, GROUP, PROJECT, BATCH, STATUS, TRIAL_REF, SERIES = range(1, 8)
 
 
 class FrameError(ServerError, ValueError):
@@ -79,6 +81,9 @@ def _default(obj: Any) -> Any:
         return msgpack.ExtType(BATCH, encode(obj.to_doc()))
     if isinstance(obj, (Status, CustomStatus)):
         return msgpack.ExtType(STATUS, encode(status_to_doc(obj)))
+    if isinstance(obj, SeriesColumns):
+        chunks = [blob for _, blob, _ in encode_chunks(obj.steps, obj.values, obj.times)]
+        return msgpack.ExtType(SERIES, encode(chunks))
     return jsonable("argument", obj)
 
 
@@ -91,17 +96,21 @@ _BUILDERS: dict[int, Any] = {
 }
 
 
-def _ext_hook(code: int, data: bytes, budget: _Budget) -> Any:
+def _ext_hook(code: int, data: bytes, budget: _Budget, reply: bool) -> Any:
     """Rebuild a track object; its code is checked before a byte of its payload is decoded.
 
     A payload is a plain document: track never nests extension types, so a nested one is
     refused at once (decoding it would recurse through the C decoder, whose stack a few
     hundred levels exhaust). It draws on the budget of the frame holding it.
     """
-    if code != TRIAL_REF and code not in _BUILDERS:
+    if code == SERIES and not reply:
+        raise FrameError("a series is only sent by the server")
+    if code != TRIAL_REF and code != SERIES and code not in _BUILDERS:
         raise FrameError(f"unknown extension type {code}")
     budget.spend(EXT_WEIGHT)
     doc = _unpack(data, _no_nested_ext, budget)
+    if code == SERIES:
+        return _series(doc)
     if code == TRIAL_REF:
         if not isinstance(doc, list) or len(doc) != 2:
             raise FrameError("a trial reference must hold [hash, revision]")
@@ -110,6 +119,16 @@ def _ext_hook(code: int, data: bytes, budget: _Budget) -> Any:
     if not isinstance(doc, dict):
         raise FrameError(f"extension type {code} must hold a map")
     return _BUILDERS[code](doc)
+
+
+def _series(doc: Any) -> SeriesColumns:
+    """A series sent as its packed chunks (the layout SQL stores keep, track.persistence.chunks)."""
+    if not isinstance(doc, list) or not all(isinstance(blob, bytes) for blob in doc):
+        raise FrameError("a series must hold a list of chunks")
+    try:
+        return decode_chunks(doc)
+    except (ValueError, struct.error, zlib.error) as error:
+        raise FrameError(f"a malformed series chunk: {error}") from None
 
 
 def _no_nested_ext(code: int, data: bytes) -> Any:
@@ -180,11 +199,16 @@ def _unpack(data: bytes, ext_hook: Any, budget: _Budget) -> Any:
     )
 
 
-def decode(data: bytes) -> Any:
-    """msgpack bytes back into values; malformed or hostile input raises :class:`FrameError`."""
+def decode(data: bytes, reply: bool = False) -> Any:
+    """msgpack bytes back into values; malformed or hostile input raises :class:`FrameError`.
+
+    A series (packed chunks, which unpack to far more than their size) is accepted only in a
+    ``reply`` from the server: no request carries one, so a client cannot make the server
+    unpack any.
+    """
     budget = _Budget(len(data))
     try:
-        return _unpack(data, lambda code, payload: _ext_hook(code, payload, budget), budget)
+        return _unpack(data, lambda code, payload: _ext_hook(code, payload, budget, reply), budget)
     except FrameError:
         raise
     except Exception as error:  # msgpack raises many types on garbage; all mean "bad frame"

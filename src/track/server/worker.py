@@ -30,6 +30,8 @@ READS = frozenset(
         "get_trial_group",
         "get_trial",
         "get_trial_metrics",
+        "get_trial_series",
+        "get_series_previews",
         "fetch_trials",
         "fetch_summaries",
         "fetch_groups",

@@ -27,3 +27,9 @@ UPDATE series SET min_value = (SELECT MIN(NULLIF(value, 'NaN')) FROM points WHER
 CREATE TABLE artifacts (trial_id BIGINT NOT NULL, name TEXT NOT NULL, size BIGINT NOT NULL, sha256 TEXT NOT NULL, time DOUBLE PRECISION NOT NULL, media_type TEXT NOT NULL, PRIMARY KEY (trial_id, name));
 CREATE INDEX artifacts_sha256 ON artifacts (sha256);
 CREATE TABLE artifact_chunks (sha256 TEXT NOT NULL, chunk BIGINT NOT NULL, data BYTEA NOT NULL, PRIMARY KEY (sha256, chunk));
+-- migration 6
+CREATE TABLE chunks (series_id BIGINT NOT NULL, first_seq BIGINT NOT NULL, count BIGINT NOT NULL, low_step DOUBLE PRECISION, high_step DOUBLE PRECISION, first_time DOUBLE PRECISION, last_time DOUBLE PRECISION, min_value DOUBLE PRECISION, max_value DOUBLE PRECISION, min_at BIGINT, max_at BIGINT, last_value DOUBLE PRECISION, data BYTEA NOT NULL, PRIMARY KEY (series_id, first_seq));
+ALTER TABLE series ADD COLUMN open_seq BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE series ADD COLUMN open_chunks BIGINT NOT NULL DEFAULT 0;
+-- python: track.persistence.sql.series.points_to_chunks;
+DROP TABLE points;

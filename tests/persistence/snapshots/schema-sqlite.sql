@@ -27,3 +27,9 @@ UPDATE series SET min_value = (SELECT MIN(value) FROM points WHERE points.series
 CREATE TABLE artifacts (trial_id INTEGER NOT NULL, name TEXT NOT NULL, size INTEGER NOT NULL, sha256 TEXT NOT NULL, time REAL NOT NULL, media_type TEXT NOT NULL, PRIMARY KEY (trial_id, name)) WITHOUT ROWID;
 CREATE INDEX artifacts_sha256 ON artifacts (sha256);
 CREATE TABLE artifact_chunks (sha256 TEXT NOT NULL, chunk INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (sha256, chunk)) WITHOUT ROWID;
+-- migration 6
+CREATE TABLE chunks (series_id INTEGER NOT NULL, first_seq INTEGER NOT NULL, count INTEGER NOT NULL, low_step , high_step , first_time REAL, last_time REAL, min_value , max_value , min_at INTEGER, max_at INTEGER, last_value , data BLOB NOT NULL, PRIMARY KEY (series_id, first_seq));
+ALTER TABLE series ADD COLUMN open_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE series ADD COLUMN open_chunks INTEGER NOT NULL DEFAULT 0;
+-- python: track.persistence.sql.series.points_to_chunks;
+DROP TABLE points;

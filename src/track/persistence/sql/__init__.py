@@ -39,6 +39,7 @@ from track.persistence.artifacts import (
     read_chunks,
     verified,
 )
+from track.persistence.chunks import ChunkPreview, SeriesColumns
 from track.persistence.existing import require_schema, require_sqlite_file
 from track.persistence.protocol import (
     GROUP_UPDATE_METHODS,
@@ -49,7 +50,6 @@ from track.persistence.protocol import (
     TrialNotFound,
     check_update_method,
     not_empty,
-    value_range,
     with_display,
 )
 from track.persistence.sql.compile import (
@@ -61,8 +61,9 @@ from track.persistence.sql.compile import (
 )
 from track.persistence.sql.cursor import Cursor
 from track.persistence.sql.dialects import Dialect, encode_json, make_dialect
-from track.persistence.sql.reads import build_trials, series_points
+from track.persistence.sql.reads import build_trials
 from track.persistence.sql.schema import ensure_schema
+from track.persistence.sql.series import append_points, chunk_previews, read_series
 from track.persistence.utils import URI, parse_uri
 from track.query import parse
 from track.retry import retry
@@ -73,7 +74,6 @@ from track.serialization import (
     trial_to_doc,
 )
 from track.structure import Project, Trial, TrialGroup
-from track.utils.memory import gc_paused
 
 __all__ = ["SQLProtocol", "TrialNotFound"]
 
@@ -252,45 +252,8 @@ class SQLProtocol(Protocol):
         return True
 
     def _append_points(self, cur: Cursor, trial_id: int, series: dict[str, list[Any]]) -> None:
-        if not series:
-            return
-        with gc_paused():
-            self._insert_points(cur, trial_id, series)
-
-    def _insert_points(self, cur: Cursor, trial_id: int, by_name: dict[str, list[Any]]) -> None:
-        known = {
-            name: (sid, count)
-            for sid, name, count in cur.all(
-                "SELECT id, name, count FROM series WHERE trial_id = ?", trial_id
-            )
-        }
-        dialect = self.dialect
-        rows: list[Any] = []
-        updates = []
-        for name, points in by_name.items():
-            if name in known:
-                sid, count = known[name]
-            else:
-                sid = cur.one(
-                    "INSERT INTO series (trial_id, name, count) VALUES (?, ?, 0) RETURNING id",
-                    trial_id,
-                    name,
-                )[0]
-                count = 0
-            rows.extend(dialect.point_rows(sid, count, points))
-            step, value, when = points[-1]
-            low, high = value_range(points)
-            row = (count + len(points), *dialect.step_params(step), value, when)
-            updates.append((*row, low, low, high, high, sid))
-        dialect.insert_points(cur.raw, rows)
-        last = ", ".join(f"last_{c} = ?" for c in dialect.step_columns)
-        cur.many(
-            f"UPDATE series SET count = ?, {last}, last_value = ?, last_time = ?,"
-            " min_value = CASE WHEN min_value IS NULL OR ? < min_value THEN ? ELSE min_value END,"
-            " max_value = CASE WHEN max_value IS NULL OR ? > max_value THEN ? ELSE max_value END"
-            " WHERE id = ?",
-            updates,
-        )
+        if series:
+            append_points(self.dialect, cur, trial_id, series)
 
     def _update_json(
         self, table: str, uid: str, column: str, changes: dict[str, Any], missing: type
@@ -326,7 +289,7 @@ class SQLProtocol(Protocol):
         """Delete trials by row id with their points, series and memberships (bound ids)."""
         for trial_id in ids:
             cur.run(
-                "DELETE FROM points WHERE series_id IN (SELECT id FROM series WHERE trial_id = ?)",
+                "DELETE FROM chunks WHERE series_id IN (SELECT id FROM series WHERE trial_id = ?)",
                 trial_id,
             )
             cur.run("DELETE FROM series WHERE trial_id = ?", trial_id)
@@ -854,8 +817,17 @@ class SQLProtocol(Protocol):
         self, trial: Trial, names: list[str] | None = None
     ) -> dict[str, list[list[Any]]]:
         """Full series of a trial's metrics (all, or those named), loaded on demand."""
+        return {
+            name: series.points() for name, series in self.get_trial_series(trial, names).items()
+        }
 
-        def read(cur: Cursor) -> dict[str, list[list[Any]]]:
+    def get_trial_series(
+        self, trial: Trial, names: list[str] | None = None, low: Any = None, high: Any = None
+    ) -> dict[str, SeriesColumns]:
+        """A trial's series as columns, unpacked from their chunks (only those that may hold
+        steps within ``low``..``high`` when a bound is given)."""
+
+        def read(cur: Cursor) -> dict[str, SeriesColumns]:
             sql = "SELECT s.id, s.name FROM series s JOIN trials t ON t.id = s.trial_id"
             sql += " WHERE t.uid = ?"
             params: list[Any] = [trial.uid]
@@ -865,7 +837,20 @@ class SQLProtocol(Protocol):
                 sql += f" AND s.name IN ({', '.join('?' for _ in names)})"
                 params += list(names)
             series = cur.all(sql + " ORDER BY s.id", *params)
-            return {name: series_points(self.dialect, cur, sid) for sid, name in series}
+            return {name: read_series(self.dialect, cur, sid, low, high) for sid, name in series}
+
+        return self._run(read, write=False)
+
+    def get_series_previews(
+        self, trial: Trial, names: list[str] | None = None
+    ) -> dict[str, list[ChunkPreview]]:
+        """Each series' chunk summaries, read from their columns (no blob is unpacked)."""
+
+        def read(cur: Cursor) -> dict[str, list[ChunkPreview]]:
+            row = cur.one("SELECT id FROM trials WHERE uid = ?", trial.uid)
+            if row is None or names == []:
+                return {}
+            return chunk_previews(cur, row[0], names)
 
         return self._run(read, write=False)
 

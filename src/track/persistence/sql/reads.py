@@ -2,7 +2,7 @@
 
 ``build_trials`` turns rows of ``TRIAL_COLUMNS`` into trials. With ``with_metrics=False`` each
 series contributes only its last point, kept in the ``series`` table, so a table of thousands
-of trials never touches the ``points`` table; full series load per series on demand. The same
+of trials never touches the ``chunks`` table; full series load per series on demand. The same
 rows carry each series' count, min and max, kept on write: what ``fetch_summaries`` answers.
 """
 
@@ -14,11 +14,12 @@ from track.liveness import effective_status_doc
 from track.persistence.protocol import MetricSummary
 from track.persistence.sql.cursor import Cursor
 from track.persistence.sql.dialects import Dialect
+from track.persistence.sql.series import read_series
 from track.serialization import trial_from_doc
 from track.structure import Trial
 from track.utils.memory import gc_paused
 
-__all__ = ["build_trials", "series_points"]
+__all__ = ["build_trials"]
 
 Series = dict[str, list[list[Any]]]
 
@@ -126,14 +127,5 @@ def _series(dialect: Dialect, cur: Cursor, chosen: str, params: list[Any]) -> di
         *params,
     )
     for sid, trial_id, name in series:
-        metrics.setdefault(trial_id, {})[name] = series_points(dialect, cur, sid)
+        metrics.setdefault(trial_id, {})[name] = read_series(dialect, cur, sid).points()
     return metrics
-
-
-def series_points(dialect: Dialect, cur: Cursor, series_id: int) -> list[list[Any]]:
-    """Every ``[step, value, time]`` point of one series, in logging order."""
-    steps = ", ".join(dialect.step_columns)
-    with gc_paused():
-        sql = f"SELECT {steps}, value, time FROM points WHERE series_id = ? ORDER BY seq"
-        rows = dialect.fetch_points(cur.raw, dialect.prepare(sql), series_id)
-        return dialect.decode_points(rows)

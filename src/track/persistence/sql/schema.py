@@ -3,7 +3,8 @@
 A store opened on an empty database creates every table; one opened on an older schema applies
 the migrations it lacks, in one transaction, while other processes wait (``BEGIN IMMEDIATE``
 on SQLite, an advisory lock on PostgreSQL, a retried SERIALIZABLE transaction on CockroachDB).
-To change the schema, append a migration: never edit one that has shipped.
+To change the schema, append a migration: never edit one that has shipped. A step of a migration
+is a statement or a :class:`PythonStep` (a data conversion SQL cannot express).
 
 Tables (``{...}`` are the dialect's types)::
 
@@ -13,8 +14,10 @@ Tables (``{...}`` are the dialect's types)::
     trials(id, uid, hash, revision, name, description, version, project_id, group_id,
            status_name, status_value, stale_after, parameters, metadata, tags, chronos, errors)
     membership(trial_id, group_uid)             -- every group a trial belongs to
-    series(id, trial_id, name, count, last_step..., last_value, last_time, min_value, max_value)
-    points(series_id, seq, step..., value, time)   -- one row per metric point
+    series(id, trial_id, name, count, last_step..., last_value, last_time, min_value, max_value,
+           open_seq, open_chunks)               -- where the series' open (unfull) chunks start
+    chunks(series_id, first_seq, count, low_step, high_step, first_time, last_time,
+           min_value, max_value, min_at, max_at, last_value, data)  -- packed points (sql/series.py)
     applied(writer, first_seq, last_seq)        -- exactly-once batches: ranges of applied seqs
     requests(id, kind, uid)                     -- exactly-once reservations (fetch_and_update_once)
     artifacts(trial_id, name, size, sha256, time, media_type)  -- each trial's artifact index
@@ -26,12 +29,22 @@ kept in a column so that queries apply the liveness rule without parsing JSON.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from track.errors import UnusableStore
 from track.persistence.sql.dialects import Dialect
+from track.persistence.sql.series import points_to_chunks
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "NewerSchema", "ensure_schema", "migration_statements"]
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "NewerSchema",
+    "PythonStep",
+    "ensure_schema",
+    "migration_statements",
+]
 
 
 class NewerSchema(UnusableStore, RuntimeError):
@@ -39,7 +52,17 @@ class NewerSchema(UnusableStore, RuntimeError):
     it was before track's hierarchy)."""
 
 
-MIGRATIONS: list[list[str]] = [
+@dataclass(frozen=True)
+class PythonStep:
+    """A migration step SQL cannot express, run with the dialect and the migration's cursor."""
+
+    run: Callable[[Dialect, Any], None]
+
+    def __str__(self) -> str:
+        return f"-- python: {self.run.__module__}.{self.run.__qualname__}"
+
+
+MIGRATIONS: list[list[str | PythonStep]] = [
     # 1: the initial schema
     [
         "CREATE TABLE projects (id {id_pk}, uid TEXT NOT NULL UNIQUE, name TEXT,"
@@ -98,14 +121,27 @@ MIGRATIONS: list[list[str]] = [
         "CREATE TABLE artifact_chunks (sha256 TEXT NOT NULL, chunk {bigint} NOT NULL,"
         " data {blob} NOT NULL, PRIMARY KEY (sha256, chunk)){suffix}",
     ],
+    # 6: points packed in chunks of columns (track.persistence.chunks), one row per chunk, with
+    #    the summaries that filters and chart previews read; every existing point moves over
+    [
+        "CREATE TABLE chunks (series_id {bigint} NOT NULL, first_seq {bigint} NOT NULL,"
+        " count {bigint} NOT NULL, low_step {real_or_any}, high_step {real_or_any},"
+        " first_time {real}, last_time {real}, min_value {real_or_any},"
+        " max_value {real_or_any}, min_at {bigint}, max_at {bigint}, last_value {real_or_any},"
+        " data {blob} NOT NULL, PRIMARY KEY (series_id, first_seq))",
+        "ALTER TABLE series ADD COLUMN open_seq {bigint} NOT NULL DEFAULT 0",
+        "ALTER TABLE series ADD COLUMN open_chunks {bigint} NOT NULL DEFAULT 0",
+        PythonStep(points_to_chunks),
+        "DROP TABLE points",
+    ],
 ]
 
 #: The schema version this code writes.
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def migration_statements(dialect: Dialect, version: int) -> list[str]:
-    """The statements of migration ``version`` (1-based) in ``dialect``'s types."""
+def migration_statements(dialect: Dialect, version: int) -> list[str | PythonStep]:
+    """The steps of migration ``version`` (1-based), statements in ``dialect``'s types."""
     types = {
         "id_pk": dialect.id_pk,
         "bigint": dialect.bigint,
@@ -119,7 +155,9 @@ def migration_statements(dialect: Dialect, version: int) -> list[str]:
         "suffix": dialect.table_suffix,
         "blob": "BLOB" if dialect.name == "sqlite" else "BYTEA",
     }
-    return [statement.format(**types) for statement in MIGRATIONS[version - 1]]
+    return [
+        step.format(**types) if isinstance(step, str) else step for step in MIGRATIONS[version - 1]
+    ]
 
 
 def ensure_schema(dialect: Dialect, cur: Any) -> int:
@@ -137,7 +175,10 @@ def ensure_schema(dialect: Dialect, cur: Any) -> int:
             f"{SCHEMA_VERSION}: upgrade track to use it"
         )
     for version in range(current + 1, SCHEMA_VERSION + 1):
-        for statement in migration_statements(dialect, version):
-            cur.execute(statement)
+        for step in migration_statements(dialect, version):
+            if isinstance(step, PythonStep):
+                step.run(dialect, cur)
+            else:
+                cur.execute(step)
         cur.execute(dialect.prepare("INSERT INTO schema_version (version) VALUES (?)"), (version,))
     return SCHEMA_VERSION
