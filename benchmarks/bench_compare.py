@@ -136,9 +136,9 @@ def server_cost(path: Path, uid: str) -> tuple[float, float, float]:
     store = get_protocol(f"sqlite:///{path}")
     trial = store.fetch_trials({"uid": uid}, with_metrics=False)[0]
     start = time.perf_counter()
-    series = store.get_trial_metrics(trial, None)
+    series = store.get_trial_series(trial, None)
     read = time.perf_counter()
-    body = {name: metric_series(points) for name, points in series.items()}
+    body = {name: metric_series(columns) for name, columns in series.items()}
     shaped = time.perf_counter()
     json.dumps(body)
     done = time.perf_counter()

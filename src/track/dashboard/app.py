@@ -46,7 +46,8 @@ from track.dashboard.downsample import downsample_indices, finite_points
 from track.dashboard.table import FIXED_COLUMNS, json_safe, trials_page
 from track.errors import InvalidValue, NotFound
 from track.persistence.artifacts import ArtifactsUnsupported
-from track.persistence.protocol import Protocol
+from track.persistence.chunks import ChunkPreview, SeriesColumns
+from track.persistence.protocol import MetricSummary, Protocol
 from track.persistence.utils import redact
 from track.query import QueryError
 from track.reading import StoreError, duration, find_trial, open_store, parse_where, status_name
@@ -59,6 +60,9 @@ STATIC = os.path.join(os.path.dirname(__file__), "static")
 PLOTLY_JS = os.path.join(os.path.dirname(plotly.__file__), "package_data", "plotly.min.js")
 #: points per curve sent to the browser by default, and the most a request may ask for
 DEFAULT_POINTS, MAX_POINTS = 2000, 20000
+#: a series with more points than this to send is drawn from the chunk summaries its store
+#: keeps (``Protocol.get_series_previews``), so the first chart never reads it whole
+PREVIEW_FROM = 1_000_000
 MAX_PAGE = 100_000
 #: the session cookie's name
 COOKIE = "track_session"
@@ -218,7 +222,7 @@ def _credentials(body: bytes) -> tuple[str, str]:
 
 
 def metric_series(
-    points: list[list[Any]], limit: int = DEFAULT_POINTS, start: int = 0
+    series: SeriesColumns, limit: int = DEFAULT_POINTS, start: int = 0
 ) -> dict[str, Any]:
     """A series ready to draw: finite points only, downsampled to about ``limit``.
 
@@ -226,20 +230,57 @@ def metric_series(
     counts the whole series, so ``total`` is the ``since`` count of the next request.
     ``step`` falls back to the point's position when a series was logged without steps.
     """
-    values = [p[1] for p in points[start:]]
+    values = series.values[start:]
     finite = finite_points(values)
-    ys = [values[i] for i in finite]
+    ys = values if len(finite) == len(values) else [values[i] for i in finite]
     chosen = [start + finite[i] for i in downsample_indices(ys, limit)]
-    steps = [points[i][0] for i in chosen]
+    steps = [series.steps[i] for i in chosen]
     if not all(isinstance(s, (int, float)) for s in steps):
         steps = chosen
     return {
         "step": steps,
-        "time": [points[i][2] for i in chosen],
-        "value": [points[i][1] for i in chosen],
+        "time": [series.times[i] for i in chosen],
+        "value": [series.values[i] for i in chosen],
         "from": start,
-        "total": len(points),
+        "total": len(series),
         "dropped": len(values) - len(finite),
+    }
+
+
+def preview_series(previews: list[ChunkPreview], limit: int = DEFAULT_POINTS) -> dict[str, Any]:
+    """A long series drawn from its stored chunk summaries, without reading its points.
+
+    Each chunk gives its min, its max and its last value, placed where they are in the chunk
+    (step and time interpolated between the chunk's bounds: exact for evenly spaced steps), and
+    those are downsampled to about ``limit`` like a full series. ``preview`` marks the result.
+    """
+    steps: list[Any] = []
+    times: list[float] = []
+    values: list[Any] = []
+    total = 0
+    for first_seq, count, low, high, first_time, last_time, least, most, *rest in previews:
+        least_at, most_at, last = rest
+        marks = {count - 1: last}
+        if least is not None:
+            marks.update({least_at: least, most_at: most})
+        for at in sorted(marks):
+            value = marks[at]
+            if not (isinstance(value, (int, float)) and math.isfinite(value)):
+                continue
+            fraction = at / (count - 1) if count > 1 else 0.0
+            steps.append(first_seq + at if low is None else low + (high - low) * fraction)
+            times.append(first_time + (last_time - first_time) * fraction)
+            values.append(value)
+        total = first_seq + count
+    chosen = downsample_indices(values, limit)
+    return {
+        "step": [steps[i] for i in chosen],
+        "time": [times[i] for i in chosen],
+        "value": [values[i] for i in chosen],
+        "from": 0,
+        "total": total,
+        "dropped": 0,
+        "preview": True,
     }
 
 
@@ -258,17 +299,17 @@ def _since(text: str | None) -> dict[str, int]:
     return since
 
 
-def _metrics_etag(protocol: Protocol, trial: Trial, query: str) -> str:
+def _metrics_etag(summaries: list[tuple[Trial, dict[str, MetricSummary]]], query: str) -> str:
     """A tag that changes when a point is added to the trial (or the request changes).
 
     It is made of each series' count and last point, which stores keep without reading the
     series (:meth:`~track.persistence.protocol.Protocol.fetch_summaries`).
     """
     state = []
-    for last, summaries in protocol.fetch_summaries({"uid": trial.uid}):
-        for name, summary in sorted(summaries.items()):
+    for last, summary in summaries:
+        for name, (count, *_) in sorted(summary.items()):
             points = last.metrics.get(name)
-            state.append((name, summary[0], points[-1] if points else None))
+            state.append((name, count, points[-1] if points else None))
     text = json.dumps([query, state], default=str, separators=(",", ":"))
     return '"' + hashlib.sha256(text.encode()).hexdigest()[:32] + '"'
 
@@ -454,17 +495,32 @@ def create_app(
         wanted = names.split(",") if names else None
         limit = _int(request, "points", DEFAULT_POINTS, 3, MAX_POINTS)
         since = _since(request.query_params.get("since"))
-        tag = _metrics_etag(protocol, found, request.url.query)
+        summaries = protocol.fetch_summaries({"uid": found.uid})
+        tag = _metrics_etag(summaries, request.url.query)
         headers = {"ETag": tag, "Cache-Control": "no-cache"}
         if tag in request.headers.get("if-none-match", ""):
             return Response(status_code=304, headers=headers)
+        counts = {
+            name: summary[0]
+            for _, by_name in summaries[:1]
+            for name, summary in by_name.items()
+            if wanted is None or name in wanted
+        }
+        long = [name for name in counts if counts[name] - since.get(name, 0) > PREVIEW_FROM]
+        previews = protocol.get_series_previews(found, long) if long else {}
+        series = protocol.get_trial_series(found, [n for n in counts if n not in previews])
         body: dict[str, Any] = {}
-        for name, points in protocol.get_trial_metrics(found, wanted).items():
+        for name in counts:
+            if name in previews:
+                body[name] = preview_series(previews[name], limit)
+                continue
+            if name not in series:
+                continue
             start = since.get(name, 0)
-            if start > len(points):  # the series was replaced: send all of it again
+            if start > len(series[name]):  # the series was replaced: send all of it again
                 start = 0
-            if start < len(points) or name not in since:
-                body[name] = metric_series(points, limit, start)
+            if start < len(series[name]) or name not in since:
+                body[name] = metric_series(series[name], limit, start)
         return _Json(body, headers=headers)
 
     async def artifacts(request: Request) -> Response:

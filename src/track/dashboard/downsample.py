@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["downsample_indices", "lttb_indices"]
 
@@ -82,8 +83,14 @@ def downsample_indices(ys: Sequence[float], threshold: int = 2000) -> list[int]:
     return sorted(keep)
 
 
-def finite_points(values: Sequence[object]) -> list[int]:
+def finite_points(values: Sequence[Any]) -> Sequence[int]:
     """Indices of the values that are finite numbers (what a chart can draw)."""
+    try:
+        total = float(sum(values, 0.0))
+    except TypeError:  # something that is not a number: sort them out one by one
+        total = math.nan
+    if math.isfinite(total):  # no NaN or inf among them (either would make the sum so)
+        return range(len(values))
     return [
         i
         for i, v in enumerate(values)
