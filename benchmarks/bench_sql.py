@@ -1,21 +1,31 @@
-"""SQL store figures: ingest points/s (1 and 32 writers), filter latency, 1M-point read, size.
+"""SQL store figures: ingest points/s (1 and 32 writers), filter latency, 1M-point read, size,
+and the first chart of a very long series.
 
 Usage::
 
     python benchmarks/bench_sql.py [--postgres postgresql://postgres@127.0.0.1:5432/test]
-                                   [--points 1000000] [--trials 10000]
+                                   [--points 3000000] [--trials 10000]
+                                   [--preview-points 100000000]
 
 Runs against a fresh SQLite file and (when reachable) a fresh PostgreSQL schema, dropped
 afterwards, and prints one table. Writes go through ``log_trial_batch`` with pipeline-sized
 batches (what the write pipeline sends): this measures the store, not the logging loop. With
 MLflow installed, its SQLite tracking store runs the same ingest and read for comparison.
+
+Reads of the 1,000,000-point series: ``get_trial_series`` (columns: what a program reading many
+points uses) and ``get_trial_metrics`` (a list of ``[step, value, time]`` lists). Size is given
+for smooth values (``step * 0.001``) and for random ones (which no encoding compresses). The
+long-series figure writes one series of ``--preview-points`` points, then times what the
+dashboard does for its first chart: the store's chunk summaries, downsampled to 2,000 points.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import multiprocessing
 import os
+import random
 import statistics
 import tempfile
 import time
@@ -76,12 +86,15 @@ def ingest_parallel(uri: str, writers: int, points_each: int) -> float:
     return writers * points_each / elapsed
 
 
-def filter_latency(uri: str, trials: int) -> tuple[float, float]:
-    """Median ms of a parameter filter over ``trials`` trials (light and full reads)."""
+def filter_latency(uri: str, trials: int) -> tuple[float, float, float]:
+    """Median ms of a parameter filter over ``trials`` trials (light and full reads), then of a
+    light ``metrics.loss.last < x`` filter once every trial has three series."""
     store = get_protocol(uri)
     now = time.time()
+    created = []
     for i in range(trials):
         trial = store.new_trial(Trial(name="f", parameters={"lr": i / trials, "i": i}))
+        created.append(trial)
         if i % 10 == 0 or i < 50:
             metrics = [("loss", s, 1.0 / (s + 1), now) for s in range(20)]
             store.log_trial_batch(trial, TrialBatch(metrics=metrics))
@@ -89,8 +102,18 @@ def filter_latency(uri: str, trials: int) -> tuple[float, float]:
     light = _median_ms(lambda: store.fetch_trials(query, with_metrics=False))
     full = _median_ms(lambda: store.fetch_trials(query, with_metrics=True))
     assert len(store.fetch_trials(query, with_metrics=False)) == trials // 200
+    for i, trial in enumerate(created):  # the last loss of trial i is i / trials
+        metrics = [
+            (name, s, i / trials + (24 - s) * scale, now)
+            for s in range(20, 25)
+            for name, scale in (("loss", 1.0), ("acc", -0.01), ("grad/norm", 3.0))
+        ]
+        store.log_trial_batch(trial, TrialBatch(metrics=metrics))
+    by_metric = {"metrics.loss.last": {"$lt": 0.005}}
+    metric = _median_ms(lambda: store.fetch_trials(by_metric, with_metrics=False))
+    assert len(store.fetch_trials(by_metric, with_metrics=False)) == trials // 200
     store.close()
-    return light, full
+    return light, full, metric
 
 
 def _median_ms(action: Callable[[], Any], repeat: int = 7) -> float:
@@ -102,32 +125,72 @@ def _median_ms(action: Callable[[], Any], repeat: int = 7) -> float:
     return statistics.median(timings)
 
 
+def _write_series(store: Any, trial: Trial, points: int, value: Callable[[int], float]) -> float:
+    """Write one series ``loss`` of ``points`` points in pipeline-sized batches; seconds spent."""
+    now = time.time()
+    writer = uuid.uuid4().hex
+    elapsed = 0.0
+    for seq, first in enumerate(range(0, points, BATCH), 1):
+        metrics = [("loss", s, value(s), now) for s in range(first, min(points, first + BATCH))]
+        batch = TrialBatch(writer=writer, seq=seq, metrics=metrics)
+        start = time.perf_counter()
+        store.log_trial_batch(trial, batch)
+        elapsed += time.perf_counter() - start
+    return elapsed
+
+
 def read_series(uri: str, points: int) -> tuple[float, float]:
-    """Seconds to read back one series of ``points`` points, and its write time."""
+    """Median seconds to read back one series of ``points`` points: as columns, as lists."""
     store = get_protocol(uri)
     trial = store.new_trial(Trial(name="series", parameters={"n": points}))
-    now = time.time()
-    start = time.perf_counter()
-    for first in range(0, points, BATCH):
-        metrics = [("loss", s, s * 0.5, now) for s in range(first, min(points, first + BATCH))]
-        store.log_trial_batch(trial, TrialBatch(metrics=metrics))
-    write = time.perf_counter() - start
-    start = time.perf_counter()
-    series = store.get_trial_metrics(trial, ["loss"])["loss"]
-    read = time.perf_counter() - start
-    assert len(series) == points
+    _write_series(store, trial, points, lambda s: s * 0.5)
+    columns = statistics.median(
+        _seconds(lambda: store.get_trial_series(trial, ["loss"])) for _ in range(5)
+    )
+    lists = statistics.median(
+        _seconds(lambda: store.get_trial_metrics(trial, ["loss"])) for _ in range(3)
+    )
+    assert len(store.get_trial_series(trial, ["loss"])["loss"]) == points
     store.close()
-    return read, write
+    return columns, lists
 
 
-def size_per_million(uri: str, points: int) -> float:
-    """MB the database grows by per million points (one trial, 3 metrics)."""
+def _seconds(action: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def size_per_million(uri: str, points: int) -> tuple[float, float]:
+    """MB the database grows by per million points: one trial of 3 smooth metrics, then one
+    series of random values."""
     store = get_protocol(uri)
     before = _size(store)
     _ingest(uri, "size", points)
+    middle = _size(store)
+    trial = store.new_trial(Trial(name="random", parameters={"n": points}))
+    noise = random.Random(5)
+    _write_series(store, trial, points, lambda s: noise.random())
     after = _size(store)
     store.close()
-    return (after - before) / 1e6 * 1_000_000 / points
+    return (middle - before) / points, (after - middle) / points
+
+
+def first_chart(uri: str, points: int) -> tuple[float, float]:
+    """Seconds to write one ``points``-point series, and median seconds to its first chart."""
+    from track.dashboard.app import preview_series
+
+    store = get_protocol(uri)
+    trial = store.new_trial(Trial(name="long", parameters={"n": points}))
+    write = _write_series(store, trial, points, lambda s: math.sin(s / 1e5) + s * 1e-9)
+
+    def chart() -> None:
+        previews = store.get_series_previews(trial, ["loss"])["loss"]
+        assert len(preview_series(previews, 2000)["value"]) <= 2002  # + the global min and max
+
+    chart_seconds = statistics.median(_seconds(chart) for _ in range(5))
+    store.close()
+    return write, chart_seconds
 
 
 def _size(store: Any) -> int:
@@ -167,7 +230,7 @@ def mlflow_figures(folder: str, points: int) -> dict[str, str]:
     start = time.perf_counter()
     client.get_metric_history(run.info.run_id, "loss")
     read = time.perf_counter() - start
-    return {"ingest 1 writer": f"{ingest:,.0f}", "read series": f"{read:.2f} s"}
+    return {"ingest 1 writer": f"{ingest:,.0f}", "read series (lists)": f"{read:.2f} s"}
 
 
 def postgres_schema(base: str) -> tuple[str, Callable[[], None]] | None:
@@ -194,24 +257,34 @@ def measure(uri: str, args: argparse.Namespace) -> dict[str, str]:
     get_protocol(uri).close()
     one = args.points / _ingest(uri, "single", args.points)
     many = ingest_parallel(uri, 32, args.points // 32)
-    light, full = filter_latency(uri, args.trials)
-    read, _ = read_series(uri, 1_000_000)
-    size = size_per_million(uri, args.points)
-    return {
+    light, full, by_metric = filter_latency(uri, args.trials)
+    columns, lists = read_series(uri, 1_000_000)
+    smooth, noise = size_per_million(uri, args.points)
+    figures = {
         "ingest 1 writer": f"{one:,.0f}",
         "ingest 32 writers": f"{many:,.0f}",
         f"filter {args.trials} trials (light)": f"{light:.1f} ms",
         f"filter {args.trials} trials (full)": f"{full:.1f} ms",
-        "read series": f"{read:.2f} s",
-        "MB per 1M points": f"{size:.1f}",
+        f"filter {args.trials} trials by a metric summary": f"{by_metric:.1f} ms",
+        "read series (columns)": f"{columns * 1000:.0f} ms",
+        "read series (lists)": f"{lists:.2f} s",
+        "bytes/point (smooth)": f"{smooth:.1f}",
+        "bytes/point (random)": f"{noise:.1f}",
     }
+    if args.preview_points:
+        write, chart = first_chart(uri, args.preview_points)
+        millions = args.preview_points / 1e6
+        figures[f"write {millions:g}M-point series"] = f"{write:.0f} s"
+        figures[f"first chart, {millions:g}M points"] = f"{chart * 1000:.0f} ms"
+    return figures
 
 
 def main() -> None:
     """Measure and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
-    parser.add_argument("--points", type=int, default=1_000_000)
+    parser.add_argument("--points", type=int, default=3_000_000)
+    parser.add_argument("--preview-points", type=int, default=100_000_000)
     parser.add_argument("--trials", type=int, default=10_000)
     args = parser.parse_args()
     columns: dict[str, dict[str, str]] = {}
@@ -231,7 +304,10 @@ def main() -> None:
     print(f"{'':{width}}" + "".join(f"{name:>18}" for name in columns))
     for row in rows:
         print(f"{row:{width}}" + "".join(f"{c.get(row, '-'):>18}" for c in columns.values()))
-    print("(points/s for ingest; 'light' = with_metrics=False; series = 1,000,000 points)")
+    print(
+        f"(points/s for ingest of {args.points:,} points, K = 3; 'light' = with_metrics=False;"
+        " read series = 1,000,000 points)"
+    )
     if "mlflow sqlite" not in columns:
         print("MLflow column skipped: install mlflow (with its SQL store) to compare")
 
