@@ -24,7 +24,6 @@ more than the raw numbers. Everything is little-endian whatever the machine.
 from __future__ import annotations
 
 import json
-import math
 import struct
 import sys
 import zlib
@@ -240,22 +239,41 @@ def chunk_is_ordered(blob: bytes) -> bool:
 # ---- packing ---------------------------------------------------------------------------------
 
 
+def _step_run(steps: Sequence[Any]) -> tuple[int, int] | None:
+    """``(first, difference)`` when the steps are ints that go up or down by a constant (the
+    usual 0, 1, 2, ...), found by comparing whole sequences rather than packing them first."""
+    count = len(steps)
+    first, second = steps[0], steps[1] if count > 1 else steps[0]
+    if type(first) is not int or type(second) is not int:
+        return None
+    difference = second - first
+    last = first + difference * (count - 1)
+    if not (
+        _INT64[0] <= min(first, last, difference) and max(first, last, difference) <= _INT64[1]
+    ):
+        return None
+    if difference:
+        whole = steps if isinstance(steps, tuple) else tuple(steps)
+        same = whole == tuple(range(first, last + difference, difference))
+    else:
+        same = steps.count(first) == count
+    # 2.0 == 2: equal values alone would let a float step pass for an int
+    return (first, difference) if same and set(map(type, steps)) == {int} else None
+
+
 def _pack_steps(steps: Sequence[Any]) -> tuple[bytes, bytes, Any, Any, bool]:
     """(kind, payload, lowest, highest, ordered) of a step column."""
+    run = _step_run(steps)
+    if run is not None:
+        first, difference = run
+        last = first + difference * (len(steps) - 1)
+        ordered = difference >= 0
+        return b"r", _RUN.pack(first, difference), min(first, last), max(first, last), ordered
     try:
         packed = array("q", steps)  # no bool among steps: step_value made them ints
     except (TypeError, OverflowError):
         packed = None
     if packed is not None:
-        first = packed[0]
-        difference = packed[1] - first if len(packed) > 1 else 0
-        end = first + difference * len(packed)
-        if _INT64[0] <= end <= _INT64[1] and packed == (
-            array("q", range(first, end, difference)) if difference else packed[:1] * len(packed)
-        ):
-            last = end - difference
-            run = _RUN.pack(first, difference)
-            return b"r", run, min(first, last), max(first, last), difference >= 0
         return b"q", _raw(packed), min(packed), max(packed), _never_decreasing(packed)
     kinds = set(map(type, steps))
     if kinds == {int}:  # an int beyond int64
@@ -293,13 +311,14 @@ def _pack_values(values: Sequence[Any]) -> tuple[bytes, bytes]:
 
 
 def _value_range(numbers: Sequence[Any]) -> tuple[Any, Any]:
-    """The min and max of the values, NaN left out (None: every value is NaN)."""
-    try:
-        total = sum(numbers)
-    except OverflowError:  # an int too large for a float beside floats: compare them one by one
-        total = math.nan
-    if total == total:  # no NaN (a sum with a NaN, or with inf and -inf, is NaN)
-        return min(numbers), max(numbers)
+    """The min and max of the values, NaN left out (None: every value is NaN).
+
+    ``min`` and ``max`` pass over a NaN (it compares false) unless it comes first, when it
+    sticks: so a result that is not NaN is right, and only a NaN result needs a second look.
+    """
+    least, most = min(numbers), max(numbers)
+    if least == least and most == most:
+        return least, most
     finite = [v for v in numbers if v == v]  # NaN is the one value unequal to itself
     return min(finite, default=None), max(finite, default=None)
 

@@ -108,18 +108,31 @@ def _append(
                 name,
             )[0]
             count = open_seq = open_chunks = 0
-        steps, values, times = zip(*points)  # a flush holds thousands of points, not millions
+        steps, values, times = zip(*points, strict=True)  # thousands of points, not millions
         if open_chunks + 1 < MERGE_AT and len(points) < CHUNK_POINTS:
             rows, summaries = _chunk_rows(sid, count, steps, values, times)
             open_chunks += 1
         else:
+            rows, summaries = [], []
             if open_chunks:
+                # the open points and just enough new ones to end on a chunk boundary are
+                # joined; the other new points are cut into chunks as they are
                 tail = _open_tail(dialect, cur, sid, open_seq)
-                steps = (*tail.steps, *steps)
-                values = (*tail.values, *values)
-                times = (*tail.times, *times)
-            rows, summaries = _chunk_rows(sid, open_seq, steps, values, times)
-            full = len(values) // CHUNK_POINTS
+                cut = -len(tail) % CHUNK_POINTS
+                rows, summaries = _chunk_rows(
+                    sid,
+                    open_seq,
+                    (*tail.steps, *steps[:cut]),
+                    (*tail.values, *values[:cut]),
+                    (*tail.times, *times[:cut]),
+                )
+                steps, values, times = steps[cut:], values[cut:], times[cut:]
+            more, more_summaries = _chunk_rows(
+                sid, count + len(points) - len(values), steps, values, times
+            )
+            rows += more
+            summaries += more_summaries
+            full = (count + len(points) - open_seq) // CHUNK_POINTS
             open_seq += full * CHUNK_POINTS
             open_chunks = len(rows) - full
         chunks.extend(rows)
