@@ -53,11 +53,17 @@ def _batches(trial: Trial, points: int, writer: str) -> list[TrialBatch]:
     return batches
 
 
-def _ingest(uri: str, name: str, points: int) -> float:
-    """Write ``points`` points to a new trial; returns the seconds spent in the store."""
+def _ingest(uri: str, name: str, points: int, barrier: Any = None) -> float:
+    """Write ``points`` points to a new trial; returns the seconds spent in the store.
+
+    With a ``barrier``, the connection, the trial and the batches are ready before it is
+    passed, so that writers started together write together.
+    """
     store = get_protocol(uri)
     trial = store.new_trial(Trial(name=name, parameters={"writer": name}))
     batches = _batches(trial, points, uuid.uuid4().hex)
+    if barrier is not None:
+        barrier.wait()
     start = time.perf_counter()
     for batch in batches:
         store.log_trial_batch(trial, batch)
@@ -68,12 +74,12 @@ def _ingest(uri: str, name: str, points: int) -> float:
 
 def _ingest_job(args: tuple[str, str, int, Any]) -> float:
     uri, name, points, barrier = args
-    barrier.wait()
-    return _ingest(uri, name, points)
+    return _ingest(uri, name, points, barrier)
 
 
 def ingest_parallel(uri: str, writers: int, points_each: int) -> float:
-    """Points/s with ``writers`` processes writing at once (wall clock of the slowest)."""
+    """Points/s with ``writers`` processes writing at once: the wall clock from the moment all
+    are ready (connected, batches built) to the last one done."""
     ctx = multiprocessing.get_context("fork")
     barrier = ctx.Manager().Barrier(writers + 1)
     with ctx.Pool(writers) as pool:
