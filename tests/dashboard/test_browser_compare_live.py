@@ -7,16 +7,14 @@ once the trial ends.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from uiprocess import running_ui
+from uiprocess import get_json, running_ui, wait_for_store
 
 CHART_TIMEOUT = 15_000  # ms
 LOSS = ".chart[data-metric='loss']"
@@ -50,27 +48,12 @@ client.close()
 """
 
 
-def get(url: str) -> Any:
-    """The JSON body of a GET."""
-    with urllib.request.urlopen(url, timeout=5) as answer:
-        return json.load(answer)
-
-
-def wait_for_store(path: Path, writer: subprocess.Popen[bytes]) -> None:
-    """Wait until the writer has created its store file (fails if the writer exits)."""
-    end = time.monotonic() + 30
-    while not path.exists():
-        assert writer.poll() is None, writer.stderr.read().decode() if writer.stderr else ""
-        assert time.monotonic() < end, f"the writer did not create {path}"
-        time.sleep(0.05)
-
-
 def wait_for_trials(url: str, writer: subprocess.Popen[bytes]) -> tuple[str, str]:
     """The uids of the finished and the running trial, once the latter has points."""
     end = time.monotonic() + 30
     while time.monotonic() < end:
         assert writer.poll() is None, writer.stderr.read().decode() if writer.stderr else ""
-        rows = {row["name"]: row for row in get(url + "/api/trials?limit=0")["rows"]}
+        rows = {row["name"]: row for row in get_json(url + "/api/trials?limit=0")["rows"]}
         running = rows.get("running")
         if (
             running
@@ -142,7 +125,7 @@ def test_compare_view_of_a_running_trial_gains_points_without_reload(
                 "#compare-table [data-status='1'] .badge.Completed", timeout=CHART_TIMEOUT
             )
             assert page.evaluate("window.notReloaded") is True
-            stored = get(f"{url}/api/trials/{running}/metrics")["loss"]["step"]
+            stored = get_json(f"{url}/api/trials/{running}/metrics")["loss"]["step"]
             assert line_steps(page, running) == stored, "the drawn steps are the stored ones"
             assert line_steps(page, done) == list(range(DONE_STEPS))
             polls = len(requests)

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from uiprocess import running_ui
+from uiprocess import get_json, running_ui, wait_for_store
 
 CHART_TIMEOUT = 15_000  # ms
 LOSS = ".chart[data-metric='loss']"
@@ -34,27 +32,12 @@ client.close()
 """
 
 
-def get(url: str) -> Any:
-    """The JSON body of a GET."""
-    with urllib.request.urlopen(url, timeout=5) as answer:
-        return json.load(answer)
-
-
-def wait_for_store(path: Path, writer: subprocess.Popen[bytes]) -> None:
-    """Wait until the writer has created its store file (fails if the writer exits)."""
-    end = time.monotonic() + 30
-    while not path.exists():
-        assert writer.poll() is None, writer.stderr.read().decode() if writer.stderr else ""
-        assert time.monotonic() < end, f"the writer did not create {path}"
-        time.sleep(0.05)
-
-
 def wait_for_running_trial(url: str, writer: subprocess.Popen[bytes]) -> str:
     """The uid of the writer's trial, once it runs and has points (fails if the writer exits)."""
     end = time.monotonic() + 30
     while time.monotonic() < end:
         assert writer.poll() is None, writer.stderr.read().decode() if writer.stderr else ""
-        rows = get(url + "/api/trials?limit=0")["rows"]
+        rows = get_json(url + "/api/trials?limit=0")["rows"]
         if rows and rows[0]["status"] == "Running" and rows[0]["metrics"].get("loss") is not None:
             return str(rows[0]["uid"])
         time.sleep(0.1)
@@ -96,7 +79,7 @@ def test_a_running_trial_gains_points_without_reload(
             assert page.evaluate("window.notReloaded") is True
             assert not page.query_selector("#live-status")
             drawn = page.evaluate(f'Array.from(document.querySelector("{LOSS}").data[0].x)')
-            stored = get(f"{url}/api/trials/{uid}/metrics")["loss"]["step"]
+            stored = get_json(f"{url}/api/trials/{uid}/metrics")["loss"]["step"]
             assert drawn == stored, "appended points are exactly the stored ones, in order"
             polls = len(requests)
             page.wait_for_timeout(2500)

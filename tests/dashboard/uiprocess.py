@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import ssl
@@ -11,6 +12,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 #: the one user of the login tests, and her password
 USER, PASSWORD = "alice", "correct horse battery"
@@ -69,3 +72,19 @@ def running_ui(
         stdout, _ = process.communicate(timeout=10)
         if output is not None:
             output.append(stdout.decode())
+
+
+def get_json(url: str) -> Any:
+    """The JSON body of a GET."""
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        return json.load(answer)
+
+
+def wait_for_store(path: Path, writer: subprocess.Popen[bytes]) -> None:
+    """Wait until a writer subprocess has created its store file (fails if the writer exits):
+    ``track ui`` refuses a store that does not exist yet."""
+    end = time.monotonic() + 30
+    while not path.exists():
+        assert writer.poll() is None, writer.stderr.read().decode() if writer.stderr else ""
+        assert time.monotonic() < end, f"the writer did not create {path}"
+        time.sleep(0.05)
