@@ -6,6 +6,7 @@ Usage::
     python benchmarks/bench_sql.py [--postgres postgresql://postgres@127.0.0.1:5432/test]
                                    [--points 3000000] [--trials 10000]
                                    [--preview-points 100000000]
+    python benchmarks/bench_sql.py --ingest-only [--repeat 3]
 
 Runs against a fresh SQLite file and (when reachable) a fresh PostgreSQL schema, dropped
 afterwards, and prints one table. Writes go through ``log_trial_batch`` with pipeline-sized
@@ -258,11 +259,21 @@ def postgres_schema(base: str) -> tuple[str, Callable[[], None]] | None:
     return f"{base}?schema={schema}", drop
 
 
+def ingest_figures(uri: str, args: argparse.Namespace) -> tuple[float, float]:
+    """Points/s from one writer and from 32 together: the medians of ``--repeat`` runs."""
+    ones, manys = [], []
+    for _ in range(args.repeat):
+        ones.append(args.points / _ingest(uri, "single", args.points))
+        manys.append(ingest_parallel(uri, 32, args.points // 32))
+    return statistics.median(ones), statistics.median(manys)
+
+
 def measure(uri: str, args: argparse.Namespace) -> dict[str, str]:
-    """Every figure for one store."""
+    """Every figure for one store (only ingest with ``--ingest-only``)."""
     get_protocol(uri).close()
-    one = args.points / _ingest(uri, "single", args.points)
-    many = ingest_parallel(uri, 32, args.points // 32)
+    one, many = ingest_figures(uri, args)
+    if args.ingest_only:
+        return {"ingest 1 writer": f"{one:,.0f}", "ingest 32 writers": f"{many:,.0f}"}
     light, full, by_metric = filter_latency(uri, args.trials)
     columns, lists = read_series(uri, 1_000_000)
     smooth, noise = size_per_million(uri, args.points)
@@ -292,6 +303,12 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=3_000_000)
     parser.add_argument("--preview-points", type=int, default=100_000_000)
     parser.add_argument("--trials", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=1, help="ingest runs (median)")
+    parser.add_argument(
+        "--ingest-only",
+        action="store_true",
+        help="only the ingest figures (this much also runs on a track before chunks)",
+    )
     args = parser.parse_args()
     columns: dict[str, dict[str, str]] = {}
     with tempfile.TemporaryDirectory() as folder:
@@ -302,7 +319,7 @@ def main() -> None:
                 columns["postgresql"] = measure(pg[0], args)
             finally:
                 pg[1]()
-        mlflow = mlflow_figures(folder, args.points)
+        mlflow = {} if args.ingest_only else mlflow_figures(folder, args.points)
         if mlflow:
             columns["mlflow sqlite"] = mlflow
     rows = list(next(iter(columns.values())))
@@ -314,7 +331,7 @@ def main() -> None:
         f"(points/s for ingest of {args.points:,} points, K = 3; 'light' = with_metrics=False;"
         " read series = 1,000,000 points)"
     )
-    if "mlflow sqlite" not in columns:
+    if "mlflow sqlite" not in columns and not args.ingest_only:
         print("MLflow column skipped: install mlflow (with its SQL store) to compare")
 
 

@@ -73,7 +73,7 @@ class SeriesColumns:
     """One metric series as columns of equal length, in logging order.
 
     ``steps``, ``values`` and ``times`` are ``array`` objects when the points allow it (int64
-    or float64: ``numpy.frombuffer(series.values)`` reads them without a copy), a ``range`` for
+    or float64: ``numpy.asarray(series.values)`` reads them without a copy), a ``range`` for
     steps that go up by a constant, and lists otherwise (string steps, steps left None).
     """
 
