@@ -78,13 +78,13 @@ def _ingest_job(args: tuple[str, str, int, Any]) -> float:
     return _ingest(uri, name, points, barrier)
 
 
-def ingest_parallel(uri: str, writers: int, points_each: int) -> float:
+def ingest_parallel(uri: str, writers: int, points_each: int, prefix: str = "w") -> float:
     """Points/s with ``writers`` processes writing at once: the wall clock from the moment all
     are ready (connected, batches built) to the last one done."""
     ctx = multiprocessing.get_context("fork")
     barrier = ctx.Manager().Barrier(writers + 1)
     with ctx.Pool(writers) as pool:
-        jobs = [(uri, f"w{i}", points_each, barrier) for i in range(writers)]
+        jobs = [(uri, f"{prefix}{i}", points_each, barrier) for i in range(writers)]
         result = pool.map_async(_ingest_job, jobs)
         barrier.wait()
         start = time.perf_counter()
@@ -262,9 +262,9 @@ def postgres_schema(base: str) -> tuple[str, Callable[[], None]] | None:
 def ingest_figures(uri: str, args: argparse.Namespace) -> tuple[float, float]:
     """Points/s from one writer and from 32 together: the medians of ``--repeat`` runs."""
     ones, manys = [], []
-    for _ in range(args.repeat):
-        ones.append(args.points / _ingest(uri, "single", args.points))
-        manys.append(ingest_parallel(uri, 32, args.points // 32))
+    for run in range(args.repeat):
+        ones.append(args.points / _ingest(uri, f"single{run}", args.points))
+        manys.append(ingest_parallel(uri, 32, args.points // 32, prefix=f"w{run}-"))
     return statistics.median(ones), statistics.median(manys)
 
 
