@@ -25,7 +25,6 @@ from track.persistence.chunks import (
     CHUNK_POINTS,
     MAX_CHUNK_POINTS,
     SeriesColumns,
-    chunk_is_ordered,
     decode_chunks,
     encode_chunk,
     encode_chunks,
@@ -282,23 +281,6 @@ def test_summary_of_mixed_steps_bounds_the_numeric_ones() -> None:
         assert (summary.low_step, summary.high_step) == (low, high), steps
 
 
-def test_ordered_flag() -> None:
-    """A chunk is flagged ordered only when its steps are numbers that never decrease."""
-    for steps, ordered in [
-        ([1, 2, 3], True),
-        ([5, 5, 5], True),
-        ([1, 3, 3, 10], True),
-        ([0.5, 1.5], True),
-        ([3, 2, 1], False),
-        ([1, 3, 2], False),
-        ([None, None], False),
-        (["a", "b"], False),
-        ([1.0, NAN, 2.0], False),
-    ]:
-        blob, _ = encode_chunk(steps, [0] * len(steps), [0.0] * len(steps))
-        assert chunk_is_ordered(blob) is ordered, steps
-
-
 # ---- SeriesColumns ---------------------------------------------------------------------------
 
 
@@ -365,8 +347,8 @@ def raises_value_error(blob: bytes) -> None:
         decode_chunks([blob])
 
 
-def header(count: int, flags: int = 0, magic: bytes = b"TC\x01") -> bytes:
-    return struct.pack("<3sIB", magic, count, flags)
+def header(count: int, magic: bytes = b"TC\x01") -> bytes:
+    return struct.pack("<3sI", magic, count)
 
 
 def column(kind: bytes, codec: bytes, payload: bytes) -> bytes:
@@ -378,9 +360,9 @@ def test_bad_magic_and_bad_counts_are_refused() -> None:
     good = SAMPLES[0]
     raises_value_error(b"XX\x01" + good[3:])
     raises_value_error(b"TC\x02" + good[3:])
-    raises_value_error(header(0) + good[8:])
-    raises_value_error(header(MAX_CHUNK_POINTS + 1) + good[8:])
-    raises_value_error(header(2**32 - 1) + good[8:])
+    raises_value_error(header(0) + good[7:])
+    raises_value_error(header(MAX_CHUNK_POINTS + 1) + good[7:])
+    raises_value_error(header(2**32 - 1) + good[7:])
     none = column(b"n", b"-", b"")
     assert len(decode_chunks([header(CHUNK_POINTS) + none * 3])) == CHUNK_POINTS
 

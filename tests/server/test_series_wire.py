@@ -108,7 +108,7 @@ def test_series_through_the_server_equal_the_store_s(server: ServerProcess) -> N
 
 
 def header(count: int, magic: bytes = b"TC\x01") -> bytes:
-    return struct.pack("<3sIB", magic, count, 0)
+    return struct.pack("<3sI", magic, count)
 
 
 def column(kind: bytes, codec: bytes, payload: bytes) -> bytes:

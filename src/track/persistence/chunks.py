@@ -58,10 +58,9 @@ MAX_CHUNK_POINTS = 65536
 ChunkPreview = tuple[Any, ...]
 
 _MAGIC = b"TC\x01"
-_HEADER = struct.Struct("<3sIB")  # magic+version, count, flags
+_HEADER = struct.Struct("<3sI")  # magic+version, count
 _COLUMN = struct.Struct("<ccI")  # kind, codec, payload length
 _RUN = struct.Struct("<qq")  # first step, difference
-_ORDERED = 1  # flag: steps are numbers that never decrease (range reads may bisect)
 _BIG_ENDIAN = sys.byteorder == "big"
 _INT64 = (-(2**63), 2**63 - 1)
 #: a sample of a column is deflated first; at more than this fraction of its size, it stays raw
@@ -160,10 +159,10 @@ def encode_chunk(
 ) -> tuple[bytes, ChunkSummary]:
     """Pack one chunk's columns (equal lengths, at least one point) into a blob and its summary."""
     count = len(values)
-    step_kind, step_payload, low, high, ordered = _pack_steps(steps)
+    step_kind, step_payload, low, high = _pack_steps(steps)
     value_kind, value_payload = _pack_values(values)
     time_kind, time_payload = _pack_numbers(times, "d")
-    parts = [_HEADER.pack(_MAGIC, count, _ORDERED if ordered else 0)]
+    parts = [_HEADER.pack(_MAGIC, count)]
     for kind, payload in (
         (step_kind, step_payload),
         (value_kind, value_payload),
@@ -216,7 +215,7 @@ def decode_chunks(blobs: Iterable[bytes]) -> SeriesColumns:
 def _decoded(blobs: Iterable[bytes]) -> SeriesColumns:
     steps, values, times = _Column(), _Column(), _Column()
     for blob in blobs:
-        magic, count, _ = _HEADER.unpack_from(blob)
+        magic, count = _HEADER.unpack_from(blob)
         if magic != _MAGIC:
             raise ValueError(f"not a track chunk (starts {bytes(blob[:3])!r})")
         if not 0 < count <= MAX_CHUNK_POINTS:
@@ -229,11 +228,6 @@ def _decoded(blobs: Iterable[bytes]) -> SeriesColumns:
             offset += length
             column.add(kind, codec, payload, count)
     return SeriesColumns(steps.result(), values.result(), times.result())
-
-
-def chunk_is_ordered(blob: bytes) -> bool:
-    """True when the chunk's steps are numbers that never decrease."""
-    return bool(_HEADER.unpack_from(blob)[2] & _ORDERED)
 
 
 # ---- packing ---------------------------------------------------------------------------------
@@ -261,33 +255,32 @@ def _step_run(steps: Sequence[Any]) -> tuple[int, int] | None:
     return (first, difference) if same and set(map(type, steps)) == {int} else None
 
 
-def _pack_steps(steps: Sequence[Any]) -> tuple[bytes, bytes, Any, Any, bool]:
-    """(kind, payload, lowest, highest, ordered) of a step column."""
+def _pack_steps(steps: Sequence[Any]) -> tuple[bytes, bytes, Any, Any]:
+    """(kind, payload, lowest, highest) of a step column; the bounds leave NaN and
+    non-numbers out (None: no numeric step)."""
     run = _step_run(steps)
     if run is not None:
         first, difference = run
         last = first + difference * (len(steps) - 1)
-        ordered = difference >= 0
-        return b"r", _RUN.pack(first, difference), min(first, last), max(first, last), ordered
+        return b"r", _RUN.pack(first, difference), min(first, last), max(first, last)
     try:
         packed = array("q", steps)  # no bool among steps: step_value made them ints
     except (TypeError, OverflowError):
         packed = None
     if packed is not None:
-        return b"q", _raw(packed), min(packed), max(packed), _never_decreasing(packed)
+        return b"q", _raw(packed), min(packed), max(packed)
     kinds = set(map(type, steps))
     if kinds == {int}:  # an int beyond int64
-        return b"j", json.dumps(list(steps)).encode(), min(steps), max(steps), False
+        return b"j", json.dumps(list(steps)).encode(), min(steps), max(steps)
     if kinds == {float}:
         floats = array("d", steps)
         low, high = _value_range(floats)
-        total = sum(floats)  # NaN when a step is NaN: such steps are not ordered
-        return b"d", _raw(floats), low, high, total == total and _never_decreasing(floats)
+        return b"d", _raw(floats), low, high
     if kinds == {type(None)}:
-        return b"n", b"", None, None, False
+        return b"n", b"", None, None
     numbers = [s for s in steps if isinstance(s, (int, float)) and s == s]
     payload = json.dumps(list(steps)).encode()
-    return b"j", payload, min(numbers, default=None), max(numbers, default=None), False
+    return b"j", payload, min(numbers, default=None), max(numbers, default=None)
 
 
 def _pack_values(values: Sequence[Any]) -> tuple[bytes, bytes]:
@@ -328,11 +321,6 @@ def _pack_numbers(numbers: Sequence[Any], code: str) -> tuple[bytes, bytes]:
         return code.encode(), _raw(array(code, numbers))
     except (TypeError, OverflowError):
         return b"j", json.dumps(list(numbers)).encode()
-
-
-def _never_decreasing(numbers: array[Any]) -> bool:
-    as_list = numbers.tolist()
-    return as_list == sorted(as_list)
 
 
 def _raw(numbers: array[Any]) -> bytes:
