@@ -7,14 +7,12 @@ once the trial ends.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from uiprocess import get_json, running_ui, wait_for_store
+from uiprocess import get_json, live_writer, running_ui
 
 CHART_TIMEOUT = 15_000  # ms
 LOSS = ".chart[data-metric='loss']"
@@ -89,48 +87,39 @@ def test_compare_view_of_a_running_trial_gains_points_without_reload(
     """Polling with ``since`` extends the running trial's line and a grouped mean; then it stops."""
     uri = f"file://{tmp_path / 'live.json'}"
     stop = tmp_path / "stop"
-    env = {**os.environ, "TRACK_URI": uri}
-    writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(stop)], env=env, stderr=subprocess.PIPE
-    )
-    try:
-        wait_for_store(tmp_path / "live.json", writer)  # track ui refuses a missing store
-        with running_ui(uri) as url:
-            done, running = wait_for_trials(url, writer)
-            requests: list[str] = []
-            page.on("request", lambda request: requests.append(request.url))
-            page.goto(f"{url}/#/compare?uids={done},{running}")
-            page.wait_for_function(
-                f'(document.querySelector("{LOSS}") || {{}}).data?.length === 2',
-                timeout=CHART_TIMEOUT,
-            )
-            page.evaluate("window.notReloaded = true")
-            wait_for_growth(page, RUN_LENGTH, running)
-            assert line_steps(page, done) == list(range(DONE_STEPS)), "a finished run stays"
-            assert any("since=" in r for r in requests), "polls ask for new points only"
-            assert "heartbeat" in page.inner_text("#compare-table [data-status='1']")
+    with live_writer(WRITER, tmp_path / "live.json", stop) as writer, running_ui(uri) as url:
+        done, running = wait_for_trials(url, writer)
+        requests: list[str] = []
+        page.on("request", lambda request: requests.append(request.url))
+        page.goto(f"{url}/#/compare?uids={done},{running}")
+        page.wait_for_function(
+            f'(document.querySelector("{LOSS}") || {{}}).data?.length === 2',
+            timeout=CHART_TIMEOUT,
+        )
+        page.evaluate("window.notReloaded = true")
+        wait_for_growth(page, RUN_LENGTH, running)
+        assert line_steps(page, done) == list(range(DONE_STEPS)), "a finished run stays"
+        assert any("since=" in r for r in requests), "polls ask for new points only"
+        assert "heartbeat" in page.inner_text("#compare-table [data-status='1']")
 
-            page.check("#grouping input[data-param='lr']")
-            page.wait_for_function(f'document.querySelector("{LOSS}").data.length === 3')
-            wait_for_growth(page, MEAN_LENGTH, None)
-            names = f'document.querySelector("{LOSS}").data.map((t) => t.name || null)'
-            assert page.evaluate(names) == [None, None, "lr=0.1 (2)"], "one mean over a band"
-            page.screenshot(path=str(artifacts / "compare-live.png"), full_page=True)
-            page.uncheck("#grouping input[data-param='lr']")
-            page.wait_for_function(f'document.querySelector("{LOSS}").data.length === 2')
+        page.check("#grouping input[data-param='lr']")
+        page.wait_for_function(f'document.querySelector("{LOSS}").data.length === 3')
+        wait_for_growth(page, MEAN_LENGTH, None)
+        names = f'document.querySelector("{LOSS}").data.map((t) => t.name || null)'
+        assert page.evaluate(names) == [None, None, "lr=0.1 (2)"], "one mean over a band"
+        page.screenshot(path=str(artifacts / "compare-live.png"), full_page=True)
+        page.uncheck("#grouping input[data-param='lr']")
+        page.wait_for_function(f'document.querySelector("{LOSS}").data.length === 2')
 
-            stop.touch()
-            assert writer.wait(timeout=30) == 0
-            page.wait_for_selector(
-                "#compare-table [data-status='1'] .badge.Completed", timeout=CHART_TIMEOUT
-            )
-            assert page.evaluate("window.notReloaded") is True
-            stored = get_json(f"{url}/api/trials/{running}/metrics")["loss"]["step"]
-            assert line_steps(page, running) == stored, "the drawn steps are the stored ones"
-            assert line_steps(page, done) == list(range(DONE_STEPS))
-            polls = len(requests)
-            page.wait_for_timeout(2500)
-            assert len(requests) == polls, "a finished trial is no longer polled"
-    finally:
-        writer.kill()
-        writer.wait()
+        stop.touch()
+        assert writer.wait(timeout=30) == 0
+        page.wait_for_selector(
+            "#compare-table [data-status='1'] .badge.Completed", timeout=CHART_TIMEOUT
+        )
+        assert page.evaluate("window.notReloaded") is True
+        stored = get_json(f"{url}/api/trials/{running}/metrics")["loss"]["step"]
+        assert line_steps(page, running) == stored, "the drawn steps are the stored ones"
+        assert line_steps(page, done) == list(range(DONE_STEPS))
+        polls = len(requests)
+        page.wait_for_timeout(2500)
+        assert len(requests) == polls, "a finished trial is no longer polled"

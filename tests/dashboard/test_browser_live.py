@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from uiprocess import get_json, running_ui, wait_for_store
+from uiprocess import get_json, live_writer, running_ui
 
 CHART_TIMEOUT = 15_000  # ms
 LOSS = ".chart[data-metric='loss']"
@@ -50,40 +48,31 @@ def test_a_running_trial_gains_points_without_reload(
     """Polling with ``since`` appends the new points to the chart; at the end polling stops."""
     uri = f"file://{tmp_path / 'live.json'}"
     stop = tmp_path / "stop"
-    env = {**os.environ, "TRACK_URI": uri}
-    writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(stop)], env=env, stderr=subprocess.PIPE
-    )
-    try:
-        wait_for_store(tmp_path / "live.json", writer)  # track ui refuses a missing store
-        with running_ui(uri) as url:
-            uid = wait_for_running_trial(url, writer)
-            requests: list[str] = []
-            page.on("request", lambda request: requests.append(request.url))
-            page.goto(f"{url}/#/trial/{uid}")
-            page.wait_for_selector(LOSS + " .main-svg", timeout=CHART_TIMEOUT)
-            page.evaluate("window.notReloaded = true")
-            first = page.evaluate(f'document.querySelector("{LOSS}").data[0].x.length')
-            page.wait_for_function(
-                f'document.querySelector("{LOSS}").data[0].x.length > {first + 10}',
-                timeout=CHART_TIMEOUT,
-            )
-            assert page.evaluate("window.notReloaded") is True
-            assert re.search(r"heartbeat \d+ s ago", page.inner_text("#live-status"))
-            assert any("since=" in r for r in requests), "polls ask for new points only"
-            page.screenshot(path=str(artifacts / "live-trial.png"), full_page=True)
+    with live_writer(WRITER, tmp_path / "live.json", stop) as writer, running_ui(uri) as url:
+        uid = wait_for_running_trial(url, writer)
+        requests: list[str] = []
+        page.on("request", lambda request: requests.append(request.url))
+        page.goto(f"{url}/#/trial/{uid}")
+        page.wait_for_selector(LOSS + " .main-svg", timeout=CHART_TIMEOUT)
+        page.evaluate("window.notReloaded = true")
+        first = page.evaluate(f'document.querySelector("{LOSS}").data[0].x.length')
+        page.wait_for_function(
+            f'document.querySelector("{LOSS}").data[0].x.length > {first + 10}',
+            timeout=CHART_TIMEOUT,
+        )
+        assert page.evaluate("window.notReloaded") is True
+        assert re.search(r"heartbeat \d+ s ago", page.inner_text("#live-status"))
+        assert any("since=" in r for r in requests), "polls ask for new points only"
+        page.screenshot(path=str(artifacts / "live-trial.png"), full_page=True)
 
-            stop.touch()
-            assert writer.wait(timeout=30) == 0
-            page.wait_for_selector("h1 .badge.Completed", timeout=CHART_TIMEOUT)
-            assert page.evaluate("window.notReloaded") is True
-            assert not page.query_selector("#live-status")
-            drawn = page.evaluate(f'Array.from(document.querySelector("{LOSS}").data[0].x)')
-            stored = get_json(f"{url}/api/trials/{uid}/metrics")["loss"]["step"]
-            assert drawn == stored, "appended points are exactly the stored ones, in order"
-            polls = len(requests)
-            page.wait_for_timeout(2500)
-            assert len(requests) == polls, "a finished trial is no longer polled"
-    finally:
-        writer.kill()
-        writer.wait()
+        stop.touch()
+        assert writer.wait(timeout=30) == 0
+        page.wait_for_selector("h1 .badge.Completed", timeout=CHART_TIMEOUT)
+        assert page.evaluate("window.notReloaded") is True
+        assert not page.query_selector("#live-status")
+        drawn = page.evaluate(f'Array.from(document.querySelector("{LOSS}").data[0].x)')
+        stored = get_json(f"{url}/api/trials/{uid}/metrics")["loss"]["step"]
+        assert drawn == stored, "appended points are exactly the stored ones, in order"
+        polls = len(requests)
+        page.wait_for_timeout(2500)
+        assert len(requests) == polls, "a finished trial is no longer polled"

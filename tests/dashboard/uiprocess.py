@@ -1,12 +1,15 @@
-"""Running the real ``track ui`` for the dashboard tests: a free port, start, wait, stop."""
+"""Running the real ``track ui`` for the dashboard tests (a free port, start, wait, stop), and a
+subprocess logging to a store while a test watches it live."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -80,11 +83,22 @@ def get_json(url: str) -> Any:
         return json.load(answer)
 
 
-def wait_for_store(path: Path, writer: subprocess.Popen[bytes]) -> None:
-    """Wait until a writer subprocess has created its store file (fails if the writer exits):
-    ``track ui`` refuses a store that does not exist yet."""
-    end = time.monotonic() + 30
-    while not path.exists():
-        assert writer.poll() is None, writer.stderr.read().decode() if writer.stderr else ""
-        assert time.monotonic() < end, f"the writer did not create {path}"
-        time.sleep(0.05)
+@contextmanager
+def live_writer(script: str, store: Path, stop: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``script`` in a subprocess logging to the ``file://`` store ``store`` until ``stop``
+    exists (its path is argv[1]); entered once the store file exists (``track ui`` refuses a
+    missing store), killed on exit."""
+    env = {**os.environ, "TRACK_URI": f"file://{store}"}
+    writer = subprocess.Popen(
+        [sys.executable, "-c", script, str(stop)], env=env, stderr=subprocess.PIPE
+    )
+    try:
+        end = time.monotonic() + 30
+        while not store.exists():
+            assert writer.poll() is None, writer.stderr.read().decode() if writer.stderr else ""
+            assert time.monotonic() < end, f"the writer did not create {store}"
+            time.sleep(0.05)
+        yield writer
+    finally:
+        writer.kill()
+        writer.wait()
