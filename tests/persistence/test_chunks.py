@@ -281,6 +281,27 @@ def test_summary_of_mixed_steps_bounds_the_numeric_ones() -> None:
         assert (summary.low_step, summary.high_step) == (low, high), steps
 
 
+@SETTINGS
+@given(
+    st.one_of(
+        st.lists(st.integers(-(2**62), 2**62), min_size=1, max_size=300),
+        st.lists(floats, min_size=1, max_size=300),
+    ),
+    st.random_module(),
+)
+def test_a_numeric_chunk_never_takes_more_than_its_raw_numbers(steps: list[Any], _: Any) -> None:
+    """Int or float steps, float values (noise included) and times: the blob is at most 24
+    bytes a point plus its fixed headers (7 for the chunk, 6 per column), whatever deflate
+    makes of them (docs/sql.md)."""
+    import random
+
+    count = len(steps)
+    values = [random.random() for _ in range(count)]
+    times = [random.uniform(0, 2e9) for _ in range(count)]
+    blob, _ = encode_chunk(steps, values, times)
+    assert len(blob) <= 7 + 3 * 6 + 24 * count
+
+
 # ---- SeriesColumns ---------------------------------------------------------------------------
 
 

@@ -235,9 +235,12 @@ def _decoded(blobs: Iterable[bytes]) -> SeriesColumns:
 
 def _step_run(steps: Sequence[Any]) -> tuple[int, int] | None:
     """``(first, difference)`` when the steps are ints that go up or down by a constant (the
-    usual 0, 1, 2, ...), found by comparing whole sequences rather than packing them first."""
+    usual 0, 1, 2, ...), found by comparing whole sequences rather than packing them first.
+    Two steps or fewer are not a run: packed as int64 they take no more than a run's 16 bytes."""
     count = len(steps)
-    first, second = steps[0], steps[1] if count > 1 else steps[0]
+    if count < 3:
+        return None
+    first, second = steps[0], steps[1]
     if type(first) is not int or type(second) is not int:
         return None
     difference = second - first
