@@ -177,6 +177,16 @@ def test_runs_that_continue_each_other_join(sizes: list[int], first: int) -> Non
     check_round_trip(blobs, chunks)
 
 
+@pytest.mark.parametrize("at", [0, 1, 2, 5])
+def test_a_float_equal_to_its_place_in_a_run_breaks_the_run(at: int) -> None:
+    """0, 1, 2.0, 3 compares equal to a run of ints, but the 2.0 must read back as a float."""
+    for steps in (list(range(6)), [7] * 6):
+        steps[at] = float(steps[at])
+        check_round_trip(
+            [encode_chunk(steps, [1.5] * 6, [0.0] * 6)[0]], [(steps, [1.5] * 6, [0.0] * 6)]
+        )
+
+
 def test_int64_edges_and_ints_beyond_stay_ints() -> None:
     """Steps and values at and beyond the int64 bounds come back as the same ints."""
     edges = [INT64[0], INT64[1], 0, -1, 2**63, -(2**63) - 1, 2**200]

@@ -254,8 +254,9 @@ def _step_run(steps: Sequence[Any]) -> tuple[int, int] | None:
         same = whole == tuple(range(first, last + difference, difference))
     else:
         same = steps.count(first) == count
-    # 2.0 == 2: equal values alone would let a float step pass for an int
-    return (first, difference) if same and set(map(type, steps)) == {int} else None
+    # 2.0 == 2: equal values alone would let a float step pass for an int, but a float among
+    # ints makes their sum a float (step_value leaves only ints, floats, str and None)
+    return (first, difference) if same and type(sum(steps)) is int else None
 
 
 def _pack_steps(steps: Sequence[Any]) -> tuple[bytes, bytes, Any, Any]:
