@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chunklayout import check_chunk_layout
 
 from track.persistence.protocol import TrialBatch
 from track.persistence.sql import SQLProtocol
@@ -126,23 +127,8 @@ def check_store(store: SQLProtocol, trial: Trial, last: int) -> int:
         assert len(found[name]) == len(points), name
         for got, want in zip(found[name], points, strict=True):
             assert all(map(same, got, want)), (name, got, want)
-    layout = store._run(
-        lambda cur: cur.all(
-            "SELECT s.name, s.count, s.open_seq, s.open_chunks, c.first_seq, c.count"
-            " FROM series s JOIN chunks c ON c.series_id = s.id JOIN trials t ON t.id = s.trial_id"
-            " WHERE t.uid = ? ORDER BY s.name, c.first_seq",
-            trial.uid,
-        ),
-        write=False,
-    )
-    for name, points in expected.items():
-        rows = [row[1:] for row in layout if row[0] == name]
-        total, open_seq, open_chunks = rows[0][:3]
-        assert total == len(points) and 0 <= open_chunks < MERGE
-        assert [r[3] for r in rows] == [sum(r[4] for r in rows[:i]) for i in range(len(rows))]
-        assert all(r[4] == CHUNK for r in rows if r[3] < open_seq)
-        assert sum(1 for r in rows if r[3] >= open_seq) == open_chunks
-        assert len(rows) <= math.ceil(total / CHUNK) + MERGE - 1
+    counts = {name: len(points) for name, points in expected.items()}
+    check_chunk_layout(store, trial, counts, CHUNK, MERGE)
     return sum(map(len, expected.values()))
 
 

@@ -225,15 +225,27 @@ def test_an_int_too_large_for_a_float_beside_floats_is_kept_as_given() -> None:
         assert summary.min_value == min(finite) and summary.max_value == max(finite)
 
 
-def test_encode_chunks_cuts_full_chunks() -> None:
-    """A long series becomes full chunks of CHUNK_POINTS and one partial chunk, in order."""
-    count = 2 * CHUNK_POINTS + 100
+@pytest.mark.parametrize(
+    ("count", "sizes"),
+    [
+        (0, []),
+        (1, [1]),
+        (CHUNK_POINTS - 1, [CHUNK_POINTS - 1]),
+        (CHUNK_POINTS, [CHUNK_POINTS]),
+        (2 * CHUNK_POINTS - 1, [2 * CHUNK_POINTS - 1]),
+        (2 * CHUNK_POINTS + 101, [CHUNK_POINTS + 51, CHUNK_POINTS + 50]),
+        (3 * CHUNK_POINTS + 2, [CHUNK_POINTS + 1, CHUNK_POINTS + 1, CHUNK_POINTS]),
+    ],
+)
+def test_encode_chunks_cuts_full_chunks_of_equal_sizes(count: int, sizes: list[int]) -> None:
+    """No points are no chunk, under CHUNK_POINTS one; more are as many full chunks as they fill, of
+    equal sizes (the first ones a point longer), in order, none left over small."""
     steps = list(range(count))
     values = [math.sin(i / 50) for i in range(count)]
     times = [1.7e9 + i / 10 for i in range(count)]
     cut = list(encode_chunks(steps, values, times))
-    assert [offset for offset, _, _ in cut] == [0, CHUNK_POINTS, 2 * CHUNK_POINTS]
-    assert [s.count for _, _, s in cut] == [CHUNK_POINTS, CHUNK_POINTS, 100]
+    assert [s.count for _, _, s in cut] == sizes
+    assert [offset for offset, _, _ in cut] == [sum(sizes[:i]) for i in range(len(sizes))]
     columns = decode_chunks(blob for _, blob, _ in cut)
     assert list(columns.steps) == steps
     assert list(columns.values) == values and list(columns.times) == times

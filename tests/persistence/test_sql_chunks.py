@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chunklayout import check_chunk_layout
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -136,35 +137,8 @@ def check_reads(
 
 
 def check_layout(store: SQLProtocol, trial: Trial, logged: dict[str, list[Point]]) -> None:
-    """Each series' chunks: contiguous, full ones first, fewer open ones than MERGE_AT, and no
-    more rows than ceil(count / CHUNK_POINTS) + MERGE_AT - 1."""
-    chunk_points, merge_at = series.CHUNK_POINTS, series.MERGE_AT
-    rows = store._run(
-        lambda cur: cur.all(
-            "SELECT s.name, s.count, s.open_seq, s.open_chunks, c.first_seq, c.count"
-            " FROM series s JOIN trials t ON t.id = s.trial_id"
-            " JOIN chunks c ON c.series_id = s.id WHERE t.uid = ? ORDER BY s.name, c.first_seq",
-            trial.uid,
-        ),
-        write=False,
-    )
-    layout: dict[str, list[tuple[Any, ...]]] = {}
-    for row in rows:
-        layout.setdefault(row[0], []).append(row[1:])
-    assert set(layout) == set(logged)
-    for name, found in layout.items():
-        total, open_seq, open_chunks = found[0][:3]
-        assert total == len(logged[name])
-        assert 0 <= open_chunks < merge_at
-        assert len(found) <= math.ceil(total / chunk_points) + merge_at - 1
-        seq = 0
-        for *_, first_seq, size in found:
-            assert first_seq == seq
-            if first_seq < open_seq:
-                assert size == chunk_points
-            seq += size
-        assert seq == total
-        assert sum(1 for row in found if row[3] >= open_seq) == open_chunks
+    counts = {name: len(points) for name, points in logged.items()}
+    check_chunk_layout(store, trial, counts, series.CHUNK_POINTS, series.MERGE_AT)
 
 
 def check_summaries(store: SQLProtocol, trial: Trial, logged: dict[str, list[Point]]) -> None:
@@ -254,27 +228,35 @@ def log(
 
 def test_real_chunk_sizes_merge_at_merge_at(store: SQLProtocol) -> None:
     """With the shipped CHUNK_POINTS and MERGE_AT: small flushes stay open chunks until the
-    MERGE_AT-th, which merges them into one; a flush of more than a chunk seals full chunks."""
+    MERGE_AT-th, which merges them into one; a flush of more than a chunk is written as full
+    chunks, sealing a lone open chunk as it is but merging two or more."""
     chunk_points, merge_at = series.CHUNK_POINTS, series.MERGE_AT
     assert chunk_points == chunks.CHUNK_POINTS
     trial = new_trial(store)
     logged: list[Point] = []
-    for seq in range(1, merge_at):
-        point = (seq, seq / 2, float(seq))
-        assert log(store, trial, seq, [point])
-        logged.append(point)
-    check_layout(store, trial, {"loss": logged})
-    assert len(store.get_series_previews(trial)["loss"]) == merge_at - 1
-    merged = [(merge_at, 1.5, 99.0)]
-    assert log(store, trial, merge_at, merged)
-    logged += merged
-    assert len(store.get_series_previews(trial)["loss"]) == 1
-    big = [(merge_at + 1 + i, math.sin(i), 100.0 + i) for i in range(chunk_points + 10)]
-    assert log(store, trial, merge_at + 1, big)
-    logged += big
-    check_layout(store, trial, {"loss": logged})
-    previews = store.get_series_previews(trial)["loss"]
-    assert [p[1] for p in previews] == [chunk_points, len(logged) - chunk_points]
+    seqs = count(1)
+
+    def flush(points: list[Point]) -> list[int]:
+        assert log(store, trial, next(seqs), points)
+        logged.extend(points)
+        check_layout(store, trial, {"loss": logged})
+        return [p[1] for p in store.get_series_previews(trial)["loss"]]
+
+    def points(count: int) -> list[Point]:
+        start = len(logged)
+        return [(start + i, math.sin(start + i), 100.0 + start + i) for i in range(count)]
+
+    for _ in range(merge_at - 1):
+        sizes = flush(points(1))
+    assert sizes == [1] * (merge_at - 1)
+    assert flush(points(1)) == [merge_at]
+    big = chunk_points + 10
+    assert flush(points(big)) == [merge_at, big]  # the lone open chunk is sealed as it is
+    assert flush(points(2 * chunk_points + 1)) == [merge_at, big, chunk_points + 1, chunk_points]
+    flush(points(3))
+    assert flush(points(5))[-2:] == [3, 5]
+    merged = flush(points(chunk_points))  # two open chunks: merged with it into one
+    assert merged == [merge_at, big, chunk_points + 1, chunk_points, chunk_points + 8]
     check_series(store.get_trial_metrics(trial)["loss"], logged, False)
     low, high = chunk_points - 5, chunk_points + 5
     window = store.get_trial_series(trial, ["loss"], low, high)["loss"]

@@ -194,10 +194,22 @@ def encode_chunk(
 def encode_chunks(
     steps: Sequence[Any], values: Sequence[Any], times: Sequence[Any]
 ) -> Iterator[tuple[int, bytes, ChunkSummary]]:
-    """Pack points into full chunks and a last partial one: ``(offset, blob, summary)`` each."""
-    for start in range(0, len(values), CHUNK_POINTS):
-        window = slice(start, start + CHUNK_POINTS)
+    """Pack points into chunks: ``(offset, blob, summary)`` each.
+
+    No points make no chunk, fewer than :data:`CHUNK_POINTS` one; more are cut into as many
+    *full* chunks as they fill, of equal sizes (at least ``CHUNK_POINTS``, under twice that),
+    so that no small chunk is left over.
+    """
+    if not values:
+        return
+    parts = max(1, len(values) // CHUNK_POINTS)
+    size, longer = divmod(len(values), parts)
+    start = 0
+    for part in range(parts):
+        end = start + size + (part < longer)
+        window = slice(start, end)
         yield (start, *encode_chunk(steps[window], values[window], times[window]))
+        start = end
 
 
 def decode_chunks(blobs: Iterable[bytes]) -> SeriesColumns:

@@ -3,11 +3,14 @@
 A flush appends one chunk per series it touches (:func:`append_points`), in the batch's own
 transaction, so exactly-once by (writer, seq) holds for points as for everything else. Small
 flushes leave small chunks at a series' tail, its *open* chunks (``series.open_seq`` is the
-first point not yet in a full chunk, ``series.open_chunks`` how many chunks hold the rest).
-When a flush would make :data:`MERGE_AT` open chunks, or brings a full chunk's worth of points,
-the open chunks are read back, joined with the new points and written again as full chunks of
-:data:`~track.persistence.chunks.CHUNK_POINTS` plus at most one open remainder, still in the
+first point not yet in a sealed chunk, ``series.open_chunks`` how many chunks hold the rest).
+A flush of :data:`~track.persistence.chunks.CHUNK_POINTS` points or more is written as full
+chunks (see :func:`~track.persistence.chunks.encode_chunks`), which seal what came before;
+when a small flush would make :data:`MERGE_AT` open chunks, or a big one finds more than one,
+the open chunks are read back, joined with the new points and written again, still in the
 same transaction: a process killed while merging leaves the series as it was before the flush.
+A lone open chunk is sealed as it is rather than packed again, so a series has at most one
+chunk of fewer than ``CHUNK_POINTS`` points before each full chunk.
 
 Reads join a series' chunks with array operations (:func:`read_series`); a step range reads only
 the chunks whose step bounds overlap it. :func:`chunk_previews` reads the summaries kept beside
@@ -108,33 +111,25 @@ def _append(
                 name,
             )[0]
             count = open_seq = open_chunks = 0
-        steps, values, times = zip(*points, strict=True)  # thousands of points, not millions
-        if open_chunks + 1 < MERGE_AT and len(points) < CHUNK_POINTS:
-            rows, summaries = _chunk_rows(sid, count, steps, values, times)
-            open_chunks += 1
+        steps = [point[0] for point in points]  # faster than zip(*points) for thousands
+        values = [point[1] for point in points]
+        times = [point[2] for point in points]
+        small = len(points) < CHUNK_POINTS
+        # a small flush adds an open chunk until there would be MERGE_AT of them; a big one
+        # seals a lone open chunk as it is (packing its points again would save one row)
+        merge = open_chunks + 1 >= MERGE_AT if small else open_chunks > 1
+        first = count
+        if merge:
+            tail = _open_tail(dialect, cur, sid, open_seq)
+            steps = [*tail.steps, *steps]
+            values = [*tail.values, *values]
+            times = [*tail.times, *times]
+            first = open_seq
+        rows, summaries = _chunk_rows(sid, first, steps, values, times)
+        if len(values) >= CHUNK_POINTS:  # only full chunks were written: nothing stays open
+            open_seq, open_chunks = count + len(points), 0
         else:
-            rows, summaries = [], []
-            if open_chunks:
-                # the open points and just enough new ones to end on a chunk boundary are
-                # joined; the other new points are cut into chunks as they are
-                tail = _open_tail(dialect, cur, sid, open_seq)
-                cut = -len(tail) % CHUNK_POINTS
-                rows, summaries = _chunk_rows(
-                    sid,
-                    open_seq,
-                    (*tail.steps, *steps[:cut]),
-                    (*tail.values, *values[:cut]),
-                    (*tail.times, *times[:cut]),
-                )
-                steps, values, times = steps[cut:], values[cut:], times[cut:]
-            more, more_summaries = _chunk_rows(
-                sid, count + len(points) - len(values), steps, values, times
-            )
-            rows += more
-            summaries += more_summaries
-            full = (count + len(points) - open_seq) // CHUNK_POINTS
-            open_seq += full * CHUNK_POINTS
-            open_chunks = len(rows) - full
+            open_chunks = 1 if merge else open_chunks + 1
         chunks.extend(rows)
         lows = [s.min_value for s in summaries if s.min_value is not None]
         highs = [s.max_value for s in summaries if s.max_value is not None]
