@@ -10,8 +10,10 @@ Usage::
 
 Runs against a fresh SQLite file and (when reachable) a fresh PostgreSQL schema, dropped
 afterwards, and prints one table. Writes go through ``log_trial_batch`` with pipeline-sized
-batches (what the write pipeline sends): this measures the store, not the logging loop. With
-MLflow installed, its SQLite tracking store runs the same ingest and read for comparison.
+batches (what the write pipeline sends): this measures the store, not the logging loop; "through
+the client" times the same points logged with ``trial.log_metrics`` until ``client.save()``
+returns (logging loop, pipeline and store together). With MLflow installed, its SQLite tracking
+store runs the same ingest and read for comparison.
 
 Reads of the 1,000,000-point series: ``get_trial_series`` (columns: what a program reading many
 points uses) and ``get_trial_metrics`` (a list of ``[step, value, time]`` lists). Size is given
@@ -91,6 +93,24 @@ def ingest_parallel(uri: str, writers: int, points_each: int, prefix: str = "w")
         result.get()
         elapsed = time.perf_counter() - start
     return writers * points_each / elapsed
+
+
+def through_client(uri: str, points: int) -> float:
+    """Points/s through the public API: a trial logs ``points // 3`` steps of 3 metrics, then
+    ``client.save()`` returns once every point is stored (the writes overlap the logging, as in
+    a training loop)."""
+    from track import TrackClient
+
+    client = TrackClient(uri)
+    client.set_project(name="bench-client")
+    trial = client.new_trial(name=f"client-{uuid.uuid4().hex[:8]}")
+    start = time.perf_counter()
+    for step in range(points // 3):
+        trial.log_metrics(step=step, loss=step * 0.001, acc=1 - step * 1e-7, lr=0.1)
+    client.save()
+    elapsed = time.perf_counter() - start
+    client.close()
+    return 3 * (points // 3) / elapsed
 
 
 def filter_latency(uri: str, trials: int) -> tuple[float, float, float]:
@@ -276,12 +296,14 @@ def measure(uri: str, args: argparse.Namespace) -> dict[str, str]:
     one, many = ingest_figures(uri, args)
     if args.ingest_only:
         return {"ingest 1 writer": f"{one:,.0f}", "ingest 32 writers": f"{many:,.0f}"}
+    client = through_client(uri, args.points)
     light, full, by_metric = filter_latency(uri, args.trials)
     columns, lists = read_series(uri, 1_000_000)
     smooth, noise = size_per_million(uri, args.points)
     figures = {
         "ingest 1 writer": f"{one:,.0f}",
         "ingest 32 writers": f"{many:,.0f}",
+        "through the client (log + save)": f"{client:,.0f}",
         f"filter {args.trials} trials (light)": f"{light:.1f} ms",
         f"filter {args.trials} trials (full)": f"{full:.1f} ms",
         f"filter {args.trials} trials by a metric summary": f"{by_metric:.1f} ms",
