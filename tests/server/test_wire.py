@@ -48,3 +48,29 @@ def test_unstorable_values_are_refused_when_encoding() -> None:
 def test_frame_prefixes_the_length() -> None:
     """A frame is a 4-byte big-endian length and the payload."""
     assert frame(b"abc") == b"\x00\x00\x00\x03abc"
+
+
+BIG = [2**64, -(2**63) - 1, 2**128 - 1, -(2**200), 2**8183]
+
+
+def test_ints_beyond_64_bits_round_trip_wherever_they_are() -> None:
+    """At the top, in maps and lists, in a trial's parameters and in a batch's points."""
+    trial = Trial(name="t", parameters={"uuid": 2**127 + 5, "list": BIG})
+    batch = TrialBatch(writer="w", seq=1, metrics=[("hash", 2**70, 2**300, 1.0)])
+    back = decode(encode([*BIG, {"nested": BIG}, trial, batch, 2**64 - 1, -(2**63)]))
+    assert back[: len(BIG)] == BIG and back[len(BIG)] == {"nested": BIG}
+    assert back[-4].parameters == trial.parameters and back[-3] == batch
+    assert back[-2:] == [2**64 - 1, -(2**63)]
+    assert all(type(n) is int for n in back[: len(BIG)])
+
+
+def test_big_ints_are_bounded_both_ways() -> None:
+    """Encoding an int past the bound names its size; a frame declaring one is refused, and so
+    is an empty one."""
+    with pytest.raises(ValueError, match="8192 bits cannot be sent"):
+        encode(2**8191)
+    for payload in (b"\x01" * 1025, b""):
+        with pytest.raises(FrameError, match="big int"):
+            decode(msgpack.packb(msgpack.ExtType(8, payload)))
+        with pytest.raises(FrameError, match="big int"):
+            decode(msgpack.packb(msgpack.ExtType(1, msgpack.packb(msgpack.ExtType(8, payload)))))

@@ -603,7 +603,7 @@ class SocketServer:
                 if large:
                     self._frame_memory.release(length)
             try:
-                await _send_sealed(writer, channel, reply)
+                await _send_reply(writer, channel, reply)
             finally:
                 self._busy -= 1
 
@@ -803,6 +803,22 @@ class SocketServer:
         query = {f"metadata.{CREATION_KEY}": creation}
         found = await self._worker.submit("fetch_trials", [query], {"with_metrics": False})
         return found[0] if found else None
+
+
+async def _send_reply(writer: asyncio.StreamWriter, channel: Any, reply: dict[str, Any]) -> None:
+    """Send a request's reply. One whose result the wire cannot carry is logged and replaced by
+    an error the client raises at once: dropping the connection instead would look like a
+    server down, which a client retries for minutes."""
+    try:
+        payload = wire.encode(reply)
+    except Exception as error:
+        log.exception("the reply to request %s cannot be sent", reply.get("id"))
+        message = f"the server cannot send this result ({type(error).__name__}: {error})"
+        payload = wire.encode(
+            {"id": reply.get("id"), "error": {"kind": "other", "message": message}}
+        )
+    writer.write(wire.frame(channel.seal(payload)))
+    await writer.drain()
 
 
 async def _send_plain(writer: asyncio.StreamWriter, message: dict[str, Any]) -> None:

@@ -3,8 +3,9 @@
 A frame is a 4-byte big-endian length followed by that many bytes (ciphertext under the AES
 layer). A payload is msgpack; track objects travel as msgpack *extension types* holding their
 document (see :mod:`track.serialization`), so no user dict can pose as a trial, and the
-decoder rebuilds only the few types listed in :data:`EXT_TYPES`. There is no pickle and no
-name-based lookup of types: an unknown extension code is an error.
+decoder rebuilds only the few types whose codes are listed below. Ints beyond msgpack's 64 bits
+(a uuid, a hash) travel as an extension of their own, the one allowed inside another. There is
+no pickle and no name-based lookup of types: an unknown extension code is an error.
 """
 
 from __future__ import annotations
@@ -55,7 +56,10 @@ CONTAINER_FLOOR = 4096
 #: A track object (extension type) counts as this many containers.
 EXT_WEIGHT = 16
 
-TRIAL, GROUP, PROJECT, BATCH, STATUS, TRIAL_REF, SERIES = range(1, 8)
+TRIAL, GROUP, PROJECT, BATCH, STATUS, TRIAL_REF, SERIES, BIG_INT = range(1, 9)
+#: An int beyond msgpack's 64 bits travels as its signed big-endian bytes, at most this many
+#: (ints of up to 8,191 bits: a uuid's 128 or a hash's 256 pass, a runaway number does not).
+MAX_BIG_INT_BYTES = 1024
 
 
 class FrameError(ServerError, ValueError):
@@ -81,10 +85,28 @@ def _default(obj: Any) -> Any:
         return msgpack.ExtType(BATCH, encode(obj.to_doc()))
     if isinstance(obj, (Status, CustomStatus)):
         return msgpack.ExtType(STATUS, encode(status_to_doc(obj)))
+    if isinstance(obj, int):  # msgpack hands over only the ints beyond its 64 bits
+        return msgpack.ExtType(BIG_INT, _big_int_bytes(obj))
     if isinstance(obj, SeriesColumns):
         chunks = [blob for _, blob, _ in encode_chunks(obj.steps, obj.values, obj.times)]
         return msgpack.ExtType(SERIES, encode(chunks))
     return jsonable("argument", obj)
+
+
+def _big_int_bytes(number: int) -> bytes:
+    size = (number.bit_length() + 8) // 8  # one bit more than the magnitude, for the sign
+    if size > MAX_BIG_INT_BYTES:
+        raise ValueError(
+            f"an int of {number.bit_length()} bits cannot be sent (at most "
+            f"{8 * MAX_BIG_INT_BYTES - 1} bits)"
+        )
+    return number.to_bytes(size, "big", signed=True)
+
+
+def _big_int(data: bytes) -> int:
+    if not 0 < len(data) <= MAX_BIG_INT_BYTES:
+        raise FrameError(f"a big int of {len(data)} bytes (1 to {MAX_BIG_INT_BYTES})")
+    return int.from_bytes(data, "big", signed=True)
 
 
 _BUILDERS: dict[int, Any] = {
@@ -101,14 +123,17 @@ def _ext_hook(code: int, data: bytes, budget: _Budget, reply: bool) -> Any:
 
     A payload is a plain document: track never nests extension types, so a nested one is
     refused at once (decoding it would recurse through the C decoder, whose stack a few
-    hundred levels exhaust). It draws on the budget of the frame holding it.
+    hundred levels exhaust); only a big int, a leaf, may sit inside one. It draws on the budget
+    of the frame holding it.
     """
+    if code == BIG_INT:
+        return _big_int(data)
     if code == SERIES and not reply:
         raise FrameError("a series is only sent by the server")
     if code != TRIAL_REF and code != SERIES and code not in _BUILDERS:
         raise FrameError(f"unknown extension type {code}")
     budget.spend(EXT_WEIGHT)
-    doc = _unpack(data, _no_nested_ext, budget)
+    doc = _unpack(data, _only_big_ints, budget)
     if code == SERIES:
         return _series(doc)
     if code == TRIAL_REF:
@@ -131,7 +156,9 @@ def _series(doc: Any) -> SeriesColumns:
         raise FrameError(f"a malformed series chunk: {error}") from None
 
 
-def _no_nested_ext(code: int, data: bytes) -> Any:
+def _only_big_ints(code: int, data: bytes) -> Any:
+    if code == BIG_INT:
+        return _big_int(data)
     raise FrameError(f"extension type {code} nested inside another one")
 
 
