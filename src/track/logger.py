@@ -49,8 +49,9 @@ __all__ = ["LogSignalHandler", "LoggerChronoContext", "TrialLogger"]
 MAX_STORED_FILE_BYTES = 256 * 1024
 
 _time = time.time
-#: Value types a log call stores as they are; anything else goes through metric_value.
-_PLAIN_NUMBERS = frozenset((float, int))
+#: Value types a log call stores as they are; anything else (ints included: they must fit in
+#: 64 bits, serialization.INT64_RANGE) goes through metric_value.
+_PLAIN_NUMBERS = frozenset((float,))
 
 
 class LogSignalHandler(SignalHandler):
@@ -212,7 +213,7 @@ class TrialLogger:
             self._fast
             and aggregator is None
             and not reduce
-            and (step is None or type(step) is int)
+            and (step is None or (type(step) is int and -(2**63) <= step < 2**63))
             and _PLAIN_NUMBERS.issuperset(map(type, metrics.values()))
         ):  # the training loop's path: one frame here, one in the pipeline (see docs/design)
             self._append_metrics(self.trial, step, metrics, _time())
@@ -230,7 +231,7 @@ class TrialLogger:
         metrics = dict(metrics)
         if (
             self._fast
-            and (step is None or type(step) is int)
+            and (step is None or (type(step) is int and -(2**63) <= step < 2**63))
             and _PLAIN_NUMBERS.issuperset(map(type, metrics.values()))
         ):
             self._append_metrics(self.trial, step, metrics, _time())
@@ -249,7 +250,7 @@ class TrialLogger:
             if type(value) not in _PLAIN_NUMBERS:
                 metrics = {key: metric_value(key, value) for key, value in metrics.items()}
                 break
-        if step is not None and type(step) is not int:
+        if step is not None:
             step = step_value(step)
         if reduce or self._rank_suffix:
             metrics = self._distributed_values(metrics, reduce)

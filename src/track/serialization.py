@@ -55,17 +55,24 @@ def _scalar(value: Any) -> Any:
     return value
 
 
+#: the ints every store keeps as numbers (SQL stores: BIGINT, and SQLite's 64-bit integers)
+INT64_RANGE = range(-(2**63), 2**63)
+
+
 def metric_value(key: str, value: Any) -> float | int:
-    """A metric value as a plain number; anything that is not a number raises, naming ``key``."""
+    """A metric value as a plain number; anything that is not a number, or an int beyond 64 bits,
+    raises, naming ``key``."""
+    if isinstance(value, float):
+        return value
     if isinstance(value, bool):
         return int(value)
-    if isinstance(value, (int, float)):
-        return value
+    if isinstance(value, int):
+        return _int64(f"metric {key!r}", value)
     value = _scalar(value)
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, numbers.Integral):
-        return int(value)
+        return _int64(f"metric {key!r}", int(value))
     if isinstance(value, numbers.Real):
         return float(value)
     raise UnserializableValue(
@@ -73,18 +80,31 @@ def metric_value(key: str, value: Any) -> float | int:
     )
 
 
+def _int64(what: str, number: int) -> int:
+    if number not in INT64_RANGE:
+        shown = number if number.bit_length() <= 128 else f"an int of {number.bit_length()} bits"
+        raise UnserializableValue(
+            f"{what}: {shown} is outside int64 (-2**63 to 2**63 - 1), which SQL stores keep as "
+            "numbers; log float(...) to plot it, or put it in metadata to keep it exactly"
+        )
+    return number
+
+
 def step_value(step: Any) -> Any:
-    """A step as an int, float or str (numpy/torch scalars unwrapped); a str without NUL, which
-    PostgreSQL's text cannot hold (refused here, so that every store takes the same steps)."""
-    if step is None or (isinstance(step, (int, float)) and not isinstance(step, bool)):
+    """A step as an int within 64 bits, a float or a str (numpy/torch scalars unwrapped); a str
+    without NUL, which PostgreSQL's text cannot hold (both refused here, so that every store
+    takes the same steps)."""
+    if step is None or isinstance(step, float):
         return step
+    if isinstance(step, int) and not isinstance(step, bool):
+        return _int64("step", step)
     if isinstance(step, str):
         if "\x00" in step:
             raise UnserializableValue(f"step {step!r}: a string step cannot contain NUL")
         return step
     step = _scalar(step)
     if isinstance(step, numbers.Integral):
-        return int(step)
+        return _int64("step", int(step))
     if isinstance(step, numbers.Real):
         return float(step)
     raise UnserializableValue(f"step: {type(step).__name__} is not an int, float or str")

@@ -24,6 +24,7 @@ from chunklayout import check_chunk_layout
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from track.errors import WriteRefused
 from track.persistence import chunks
 from track.persistence.protocol import TrialBatch
 from track.persistence.sql import SQLProtocol, series
@@ -303,3 +304,19 @@ def test_a_batch_applied_twice_stores_its_points_once(
         assert not log(store, trial, seq, big)
     check_layout(store, trial, {"loss": logged})
     check_series(store.get_trial_metrics(trial)["loss"], logged, False)
+
+
+def test_a_batch_holding_an_int_beyond_64_bits_is_refused_for_good(store: SQLProtocol) -> None:
+    """Logging refuses such ints; a batch from elsewhere (an older client, a copy) that holds a
+    step (or, on SQLite, a value) beyond 64 bits raises WriteRefused, which the pipeline spills rather than retrying forever, and leaves
+    nothing of itself behind; the next batch is applied."""
+    trial = new_trial(store)
+    refused: list[Point] = [(2**70, 0.5, 1.0), (-(2**64), 0.5, 1.0)]
+    if store.dialect.name == "sqlite":  # PostgreSQL keeps such a value (its summaries are floats)
+        refused.append((1, 2**100, 1.0))
+    for seq, point in enumerate(refused, 1):
+        with pytest.raises(WriteRefused, match="beyond what the store keeps"):
+            log(store, trial, seq, [(0, 0.25, 0.5), point])
+    assert store.get_trial_metrics(trial) == {}
+    assert log(store, trial, 1, [(0, 0.25, 0.5)])
+    check_series(store.get_trial_metrics(trial)["loss"], [(0, 0.25, 0.5)], False)

@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, BinaryIO, TypeVar
 
-from track.errors import InvalidValue, TrackError
+from track.errors import InvalidValue, TrackError, WriteRefused
 from track.liveness import HEARTBEAT_KEY, INTERVAL_KEY, STALE_AFTER_INTERVALS
 from track.persistence.artifacts import (
     ABANDONED,
@@ -218,7 +218,17 @@ class SQLProtocol(Protocol):
             cur.run(sql + ", stale_after = ? WHERE id = ?", *params, stale_after(metadata), row[0])
             return True
 
-        return self._run(apply)
+        try:
+            return self._run(apply)
+        except Exception as error:
+            if not self.dialect.out_of_range(error):
+                raise
+            # logging refuses such ints (serialization.INT64_RANGE); a batch from elsewhere (an
+            # older client, a copy) that holds one is refused for good, not retried forever
+            raise WriteRefused(
+                f"trial {trial.uid}: a step or value of this batch is beyond what the store keeps "
+                f"as a number ({type(error).__name__}: {error})"
+            ) from None
 
     def _claim(self, cur: Cursor, writer: str, seq: int) -> bool:
         """Record ``seq`` among ``writer``'s applied batches; False if it was applied already.

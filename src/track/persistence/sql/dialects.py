@@ -171,6 +171,10 @@ class Dialect:
         text = str(error).lower()
         return isinstance(error, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
 
+    def out_of_range(self, error: BaseException) -> bool:
+        """True for a number the database cannot hold (an int beyond 64 bits)."""
+        return isinstance(error, OverflowError)
+
     def schema_lock(self, cur: Any) -> None:
         """Serialize schema creation between processes (``BEGIN IMMEDIATE`` already does)."""
 
@@ -364,6 +368,10 @@ class PostgresDialect(Dialect):
     def retryable(self, error: BaseException) -> bool:
         """Serialization failures (40001) and deadlocks (40P01) succeed when run again."""
         return getattr(error, "sqlstate", None) in ("40001", "40P01")
+
+    def out_of_range(self, error: BaseException) -> bool:
+        """An int Python cannot adapt, or one the server finds out of range (22003)."""
+        return isinstance(error, OverflowError) or getattr(error, "sqlstate", None) == "22003"
 
     def schema_lock(self, cur: Any) -> None:
         """Serialize schema creation between processes and create ``?schema=`` if needed."""
