@@ -28,6 +28,8 @@ from track.persistence.artifacts import ArtifactInfo
 from track.persistence.protocol import Protocol, finish_status, refuse_aggregator
 from track.pipeline import CHRONOS, METADATA, STATUS, TAGS, WritePipeline
 from track.serialization import (
+    INT64_MAX,
+    INT64_MIN,
     jsonable_dict,
     metric_value,
     report_digest,
@@ -50,7 +52,7 @@ MAX_STORED_FILE_BYTES = 256 * 1024
 
 _time = time.time
 #: Value types a log call stores as they are; anything else (ints included: they must fit in
-#: 64 bits, serialization.INT64_RANGE) goes through metric_value.
+#: 64 bits, INT64_MIN to INT64_MAX) goes through metric_value.
 _PLAIN_NUMBERS = frozenset((float,))
 
 
@@ -213,7 +215,7 @@ class TrialLogger:
             self._fast
             and aggregator is None
             and not reduce
-            and (step is None or (type(step) is int and -(2**63) <= step < 2**63))
+            and (step is None or (type(step) is int and INT64_MIN <= step <= INT64_MAX))
             and _PLAIN_NUMBERS.issuperset(map(type, metrics.values()))
         ):  # the training loop's path: one frame here, one in the pipeline (see docs/design)
             self._append_metrics(self.trial, step, metrics, _time())
@@ -231,7 +233,7 @@ class TrialLogger:
         metrics = dict(metrics)
         if (
             self._fast
-            and (step is None or (type(step) is int and -(2**63) <= step < 2**63))
+            and (step is None or (type(step) is int and INT64_MIN <= step <= INT64_MAX))
             and _PLAIN_NUMBERS.issuperset(map(type, metrics.values()))
         ):
             self._append_metrics(self.trial, step, metrics, _time())

@@ -56,7 +56,7 @@ def _scalar(value: Any) -> Any:
 
 
 #: the ints every store keeps as numbers (SQL stores: BIGINT, and SQLite's 64-bit integers)
-INT64_RANGE = range(-(2**63), 2**63)
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 def metric_value(key: str, value: Any) -> float | int:
@@ -81,7 +81,7 @@ def metric_value(key: str, value: Any) -> float | int:
 
 
 def _int64(what: str, number: int) -> int:
-    if number not in INT64_RANGE:
+    if not INT64_MIN <= number <= INT64_MAX:
         shown = number if number.bit_length() <= 128 else f"an int of {number.bit_length()} bits"
         raise UnserializableValue(
             f"{what}: {shown} is outside int64 (-2**63 to 2**63 - 1), which SQL stores keep as "

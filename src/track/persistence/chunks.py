@@ -32,6 +32,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from track.serialization import INT64_MAX, INT64_MIN
 from track.utils.memory import gc_paused
 
 __all__ = [
@@ -62,7 +63,6 @@ _HEADER = struct.Struct("<3sI")  # magic+version, count
 _COLUMN = struct.Struct("<ccI")  # kind, codec, payload length
 _RUN = struct.Struct("<qq")  # first step, difference
 _BIG_ENDIAN = sys.byteorder == "big"
-_INT64 = (-(2**63), 2**63 - 1)
 #: a sample of a column is deflated first; at more than this fraction of its size, it stays raw
 _INCOMPRESSIBLE = 0.9
 _SAMPLE = 4096
@@ -258,7 +258,7 @@ def _step_run(steps: Sequence[Any]) -> tuple[int, int] | None:
     difference = second - first
     last = first + difference * (count - 1)
     if not (
-        _INT64[0] <= min(first, last, difference) and max(first, last, difference) <= _INT64[1]
+        min(first, last, difference) >= INT64_MIN and max(first, last, difference) <= INT64_MAX
     ):
         return None
     if difference:

@@ -223,7 +223,7 @@ class SQLProtocol(Protocol):
         except Exception as error:
             if not self.dialect.out_of_range(error):
                 raise
-            # logging refuses such ints (serialization.INT64_RANGE); a batch from elsewhere (an
+            # logging refuses such ints (serialization.INT64_MIN/MAX); a batch from elsewhere (an
             # older client, a copy) that holds one is refused for good, not retried forever
             raise WriteRefused(
                 f"trial {trial.uid}: a step or value of this batch is beyond what the store keeps "
