@@ -30,7 +30,11 @@ class Handler(SignalHandler):
 
 handler = Handler()
 print("ready", flush=True)
-time.sleep(30)
+# Short sleeps, not one long one: a signal landing between the print and a blocking sleep
+# only runs its Python handler once the sleep returns (the interpreter checks for signals
+# between bytecodes, and the sleep is not interrupted by a signal already taken).
+for _ in range(3000):
+    time.sleep(0.01)
 """
 
 
