@@ -9,6 +9,7 @@ a SIGTERM handler that keeps the process alive, says ``held``, and waits for std
 
 from __future__ import annotations
 
+import select
 import signal
 import sys
 from typing import Any
@@ -76,7 +77,9 @@ def main() -> None:
         MultiLock(path).acquire()
         LockFileRemover(path)
         print("held", flush=True)
-        sys.stdin.read()
+        # 10 ms slices, so SIGTERM's handler runs even if it lands just before a blocking read.
+        while not select.select([sys.stdin], [], [], 0.01)[0]:
+            pass
 
 
 if __name__ == "__main__":

@@ -284,6 +284,7 @@ def test_an_encrypted_client_talks_to_a_real_aes_track_server(tmp_path: Path) ->
 
 
 SIGNAL_CHILD = """
+import select
 import sys
 from track.persistence.socketed import ServerSignalHandler
 from track.utils import listen_socket
@@ -298,7 +299,10 @@ class Server:
 server = Server()
 ServerSignalHandler(server)
 print("ready", flush=True)
-sys.stdin.read()
+# Wait in 10 ms slices: a signal taken just before one long blocking read would only run its
+# Python handler after that read returns.
+while not select.select([sys.stdin], [], [], 0.01)[0]:
+    pass
 """
 
 
