@@ -10,7 +10,10 @@ the same loop computing the same K values and timing a call to a function that d
 the values and the harness are the user's and the benchmark's, not the tracker's. The log call's
 median and p99 are measured inside the same loop. ``track-*-process`` rows run with
 ``TRACK_WRITER=process`` (the writer process, track.writer); for track rows the table also gives
-the client's start (``TrackClient(uri)``) and close (finish the trial, close the client) in ms.
+the client's start (``TrackClient(uri)``) and close (finish the trial, close the client) in ms,
+and the CPU the client's background threads spent per point logged, from the first step to the
+end of close (the flusher, or the writer process's hand-over thread; the GIL they hold is time
+the training loop may wait).
 
     python benchmarks/bench_step.py                       # N=20000, K=3 and K=30, every tool
     python benchmarks/bench_step.py --metrics 3 --tools none,track-sqlite,track-file
@@ -116,6 +119,9 @@ def run_track(uri: str, steps: int, k: int, keywords: bool = False) -> dict[str,
     client.set_project(name="bench")
     trial = client.new_trial(parameters=PARAMETERS)
     trial.start()
+    # CPU this process spends outside the main thread (the flusher, or the hand-over thread
+    # of the writer process), from the first step to the end of close
+    background = time.process_time() - time.thread_time()
     if keywords:
         result = training_loop(
             lambda step, values: trial.log_metrics(step=step, **values), steps, k
@@ -125,8 +131,10 @@ def run_track(uri: str, steps: int, k: int, keywords: bool = False) -> dict[str,
     ending = time.perf_counter()
     trial.finish()
     client.close()
+    background = time.process_time() - time.thread_time() - background
     result["start_ms"] = (started - began) * 1000
     result["close_ms"] = (time.perf_counter() - ending) * 1000
+    result["background_us_per_point"] = background / (steps * k) * 1e6
     return result
 
 
@@ -264,8 +272,16 @@ def _measure(tools: list[str], steps: int, k: int, repeats: int) -> dict[str, An
     return medians
 
 
-#: the client's start and close, measured on track rows only
-COSTS = ("start_ms", "close_ms")
+#: measured on track rows only: the client's start and close, and the CPU its background
+#: threads spent per point logged (they share the GIL with the training loop)
+COSTS = ("start_ms", "close_ms", "background_us_per_point")
+
+
+def _cost(row: dict[str, float], key: str) -> str:
+    """One COSTS cell: empty for tools other than track."""
+    if key not in row:
+        return ""
+    return f"{row[key]:.2f}" if key == "background_us_per_point" else f"{row[key]:.0f}"
 
 
 def _available(tool: str) -> bool:
@@ -293,9 +309,9 @@ def main() -> None:
         print(f"\nK={k} metrics per step\n")
         print(
             "| tool | µs per step | overhead | log call median µs | log call p99 µs "
-            "| start ms | close ms |"
+            "| start ms | close ms | background CPU µs per point |"
         )
-        print("|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|")
         tools = ["none", *(t for t in args.tools.split(",") if t != "none")]
         missing = [tool for tool in tools if not _available(tool)]
         rows = _measure([t for t in tools if t not in missing], args.steps, k, args.repeats)
@@ -303,12 +319,12 @@ def main() -> None:
         for tool in tools:
             row = rows.get(tool, "not installed")
             if isinstance(row, str):
-                print(f"| {tool} | {row} | | | | | |")
+                print(f"| {tool} | {row} | | | | | | |")
                 continue
             overhead = "—" if tool == "none" else "?"
             if baseline and tool != "none":
                 overhead = f"{(row['step_us'] / baseline - 1) * 100:+.1f} %"
-            costs = " | ".join(f"{row[key]:.0f}" if key in row else "" for key in COSTS)
+            costs = " | ".join(_cost(row, key) for key in COSTS)
             print(
                 f"| {tool} | {row['step_us']:.1f} | {overhead} | {row['call_median_us']:.2f} | "
                 f"{row['call_p99_us']:.2f} | {costs} |"
