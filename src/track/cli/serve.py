@@ -48,6 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="passwords checked at once for one address (2)",
     )
+    parser.add_argument(
+        "--upload-dir",
+        help="folder for artifact uploads in progress, private to this user (made if missing;"
+        " default: track-uploads-<uid> in the system's temp folder)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         allow_remote_without_users=args.allow_remote_without_users,
+        upload_dir=args.upload_dir,
         **extra,
     )
     server.run_server()

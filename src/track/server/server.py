@@ -51,7 +51,12 @@ from track.persistence.protocol import (
 from track.persistence.utils import URI, parse_uri
 from track.server import auth, crypto, wire
 from track.server.client import CREATION_KEY
-from track.server.transfers import ARTIFACT_CALLS, Transfers, default_upload_dir
+from track.server.transfers import (
+    ARTIFACT_CALLS,
+    Transfers,
+    default_upload_dir,
+    private_folder,
+)
 from track.server.worker import READS, WRITES, StoreWorker
 
 if TYPE_CHECKING:  # cryptography is imported when the AES layer is set up, not with track
@@ -339,10 +344,11 @@ class SocketServer:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self._stop.set)
         self._announce()
+        uploads = private_folder(self.options.upload_dir or default_upload_dir())
         self._verify_slots = asyncio.Semaphore(self.options.max_verifications)
         self._decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="track-decode")
         self._worker = StoreWorker(self._store())
-        self._transfers = Transfers(self.options.upload_dir or default_upload_dir(), self._worker)
+        self._transfers = Transfers(uploads, self._worker)
         await loop.run_in_executor(None, self._transfers.sweep)
         tls = self._tls_context()
         server = await asyncio.start_server(

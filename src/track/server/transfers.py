@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import os
 import re
+import stat
 import tempfile
 import time
 from collections import OrderedDict
@@ -27,12 +28,12 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from track.errors import InvalidValue
+from track.errors import ConfigurationError, InvalidValue
 from track.persistence.artifacts import CHUNK_SIZE, ArtifactNotFound, CorruptArtifact, checked_name
 from track.server.worker import StoreWorker
 from track.structure import Trial
 
-__all__ = ["ABANDONED", "ARTIFACT_CALLS", "Transfers", "default_upload_dir"]
+__all__ = ["ABANDONED", "ARTIFACT_CALLS", "Transfers", "default_upload_dir", "private_folder"]
 
 #: Requests answered by :class:`Transfers` rather than by a store method of the same name.
 ARTIFACT_CALLS = frozenset(
@@ -60,6 +61,32 @@ def default_upload_dir() -> str:
     return os.path.join(tempfile.gettempdir(), f"track-uploads-{os.getuid()}")
 
 
+def private_folder(path: str) -> str:
+    """Make ``path`` (mode 0700) if missing and return it; refuse a folder others could use.
+
+    Uploads in progress hold other users' artifacts. On a shared machine anyone can create
+    ``/tmp/track-uploads-<uid>`` first, so an existing folder must be a real directory (not a
+    symlink), owned by this user, with no permission for its group or others.
+    """
+    path = os.path.expanduser(path)
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    info = os.lstat(path)
+    problem = None
+    if not stat.S_ISDIR(info.st_mode):
+        problem = "is not a directory (a symlink or a file)"
+    elif info.st_uid != os.geteuid():
+        problem = f"belongs to uid {info.st_uid}, not to this user (uid {os.geteuid()})"
+    elif info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        problem = f"is open to its group or to everyone (mode {stat.S_IMODE(info.st_mode):04o})"
+    if problem:
+        raise ConfigurationError(
+            f"the upload folder {path} {problem}: uploads in progress would be readable or "
+            "replaceable by others. Remove it, fix it (chmod 700), or choose another with "
+            "--upload-dir"
+        )
+    return path
+
+
 @dataclass
 class _Reader:
     """A download in progress: the store's iterator, where it is, and the chunk last sent."""
@@ -79,9 +106,8 @@ class Transfers:
     """The artifact requests of one server: temporary uploads under ``root``, open downloads."""
 
     def __init__(self, root: str, worker: StoreWorker) -> None:
-        self.root = root
+        self.root = root  # checked by private_folder before the store was opened
         self.worker = worker
-        os.makedirs(root, mode=0o700, exist_ok=True)
         self._finished: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._readers: OrderedDict[tuple[str, str, str], _Reader] = OrderedDict()
 
