@@ -823,8 +823,7 @@ async def _send_reply(writer: asyncio.StreamWriter, channel: Any, reply: dict[st
         payload = wire.encode(
             {"id": reply.get("id"), "error": {"kind": "other", "message": message}}
         )
-    writer.write(wire.frame(channel.seal(payload)))
-    await writer.drain()
+    await _send_encoded(writer, channel, payload)
 
 
 async def _send_plain(writer: asyncio.StreamWriter, message: dict[str, Any]) -> None:
@@ -833,7 +832,11 @@ async def _send_plain(writer: asyncio.StreamWriter, message: dict[str, Any]) -> 
 
 
 async def _send_sealed(writer: asyncio.StreamWriter, channel: Any, message: dict[str, Any]) -> None:
-    writer.write(wire.frame(channel.seal(wire.encode(message))))
+    await _send_encoded(writer, channel, wire.encode(message))
+
+
+async def _send_encoded(writer: asyncio.StreamWriter, channel: Any, payload: bytes) -> None:
+    writer.write(wire.frame(channel.seal(payload)))
     await writer.drain()
 
 
